@@ -208,19 +208,19 @@ class Desk:
             except DeskError as exc:
                 if exc.code != "error_not_serving":
                     raise
-                if not left_by_customer(await self.queue.entry(request.conversation_id)):
+                if not left_by_customer(await self.queue.entry(request.conversation_id), agent_id):
                     raise  # the claim was lost, the customer is still there: not taken again
-            await self._give_back_left(request.conversation_id)
+            await self._give_back_left(request.conversation_id, agent_id)
             logger.info("handoff.desk.left_before_joined conversation=%s agent=%s", request.conversation_id, agent_id)
         return None
 
-    async def _give_back_left(self, conversation_id: str) -> None:
+    async def _give_back_left(self, conversation_id: str, agent_id: str) -> None:
         """Undo the claim's pause of a customer who left after it: a leave that handed the conversation back
         before leaving the queue (``wechat_followers.follower_left``) had it paused again by the desk in between.
         Found in review: the follower was left paused with nobody until the waiting room's hand-back. Only while
         the entry still shows them gone (asked under the conversation's lock): never one claimed or waiting again."""
         async def still_left() -> bool:
-            return left_by_customer(await self.queue.entry(conversation_id))
+            return left_by_customer(await self.queue.entry(conversation_id), agent_id)
 
         await self.conversations.unpause(conversation_id, still_owed=still_left)
 
@@ -261,9 +261,11 @@ class Desk:
             entry = await self.queue.entry(request.conversation_id)
             if entry is not None and entry["state"] == "claimed" and entry["agent_id"] == agent_id:
                 return request
-            await self.conversations.unpause(request.conversation_id)
-            if not left_by_customer(entry):  # lost otherwise (the agent signed out...): not taken again, as in claim
+            if not left_by_customer(entry, agent_id):  # lost otherwise (the agent signed out...): not taken again, as
+                # in claim, and still paused as everyone queued is (found in review: unpaused, a customer put back at
+                # the head of the queue was told they were not waiting)
                 raise DeskError("error_not_serving", 404)
+            await self._give_back_left(request.conversation_id, agent_id)
             logger.info("handoff.desk.left_before_pause conversation=%s agent=%s", request.conversation_id, agent_id)
         return None
 

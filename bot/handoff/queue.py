@@ -388,10 +388,11 @@ def transfer_mark(agent_id: str, at: float) -> str:
     return f"transferred:{agent_id}:{at!r}"
 
 
-def left_by_customer(entry: dict | None) -> bool:
-    """The customer left the queue or the agent (``_ABANDON``, ``_LEAVE``): not a claim the agent lost otherwise
-    (signed out, taken back: the entry waits or is another agent's again), nor one closed by the agent."""
-    return entry is not None and entry["state"] in ("abandoned", "left")
+def left_by_customer(entry: dict | None, agent_id: str) -> bool:
+    """The customer left ``agent_id``'s claim (``_LEAVE``): not a claim the agent lost otherwise (signed out, taken
+    back: the entry waits, is another agent's again, or was left after that: found in review, a caller put back by
+    a sign-out who then hung up had the signed-out agent's claim go on to the next customer), nor one closed."""
+    return entry is not None and entry["state"] == "left" and as_text(entry.get("agent_id") or "") == agent_id
 
 
 class HandoffQueue:

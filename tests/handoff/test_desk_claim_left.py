@@ -162,7 +162,9 @@ async def test_a_follower_who_unsubscribes_as_the_desk_claims_them_gets_the_bot_
 async def test_a_claim_lost_to_the_agents_sign_out_before_its_pause_is_checked_is_not_made_again(
         queue, kefu_env, conversations):  # noqa: F811
     """The same sign-out, landing between the claim's pause and its check that the claim still holds
-    (``Desk._take_and_pause``): the customer put back is not taken again for the agent who signed out."""
+    (``Desk._take_and_pause``): the customer put back is not taken again for the agent who signed out, and stays
+    paused, as everyone queued is (found in review: unpaused, they were told "您现在没有在排队" at the head of the
+    queue)."""
     from bot.handoff.departures import sign_out
     from bot.handoff.desk import DeskError
 
@@ -170,6 +172,7 @@ async def test_a_claim_lost_to_the_agents_sign_out_before_its_pause_is_checked_i
     await queue.roster.register("wang", name="wang", skills=["billing"], capacity=2, status="available")
     desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
     await queue.enqueue(HandoffRequest("wx-a", "wechat", "billing", 0, None, {}))
+    await conversations.pause("wx-a")  # as action_handoff's ConversationPaused leaves a customer queued
     pause, signed_out = conversations.pause, []
 
     async def signed_out_just_after(conversation_id: str) -> None:
@@ -184,3 +187,34 @@ async def test_a_claim_lost_to_the_agents_sign_out_before_its_pause_is_checked_i
     assert refused.value.code == "error_not_serving"
     assert await queue.serving("wang") == [], "the agent who signed out was given the customer again"
     assert (await queue.entry("wx-a"))["state"] == "waiting"
+    assert (await conversations.agent.tracker_store.retrieve("wx-a")).is_paused(), "queued, yet given to the bot"
+
+
+async def test_a_customer_put_back_by_a_sign_out_who_then_leaves_is_no_leave_from_this_claim(
+        queue, kefu_env, conversations):  # noqa: F811
+    """Found in review: a customer put back by the agent's sign-out who then hung up read as "left this claim", and
+    the claim went on to the next customer for the agent who had just signed out."""
+    from bot.handoff.departures import sign_out
+    from bot.handoff.desk import DeskError
+
+    AccountStore(kefu_env.database_url).add("wang", "wang-pass-1", ["billing"])
+    await queue.roster.register("wang", name="wang", skills=["billing"], capacity=2, status="available")
+    desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    for conversation_id in ("wx-a", "wx-b"):
+        await queue.enqueue(HandoffRequest(conversation_id, "wechat", "billing", 0, None, {}))
+        queue.clock.advance(1)
+    pause, signed_out = conversations.pause, []
+
+    async def signed_out_then_left(conversation_id: str) -> None:
+        await pause(conversation_id)
+        if not signed_out:
+            signed_out.append(await sign_out(queue, "wang", None))
+            await queue.abandon(conversation_id, "wechat_unsubscribed")
+
+    conversations.pause = signed_out_then_left
+    with pytest.raises(DeskError) as refused:
+        await desk.claim("wang", "王芳")
+
+    assert refused.value.code == "error_not_serving"
+    assert await queue.serving("wang") == [], "the agent who signed out was given the next customer"
+    assert (await queue.entry("wx-b"))["state"] == "waiting"
