@@ -108,9 +108,9 @@ def message_claims(tracker: Tracker) -> list[Claim]:
 
 
 async def establish(tracker: Tracker, given: str | None = None, *, this_turn: bool = True) -> Identity:
-    """What this turn knows about the customer, without asking. ``given``: the number that names the customer as
-    the request reads it (``IdentifiedAction.number_given``: one given with a message asked for before this turn;
-    none in the message itself), else (``this_turn``) the one typed in this turn. Raises DatabaseError."""
+    """What this turn knows about the customer, without asking. ``given``: a number given before this turn that
+    names the customer (one given with a message asked for: ``ActionLeaveMessage.whom``), else (``this_turn``) the
+    one typed in this turn; ``this_turn`` False: whom the conversation knew before it. Raises DatabaseError."""
     typed = given or (typed_number(tracker) if this_turn else None)
     for claim in message_claims(tracker):
         # A number of another customer typed in this turn is whom the message is about ("查8800000003的账单"
@@ -636,7 +636,7 @@ class IdentifiedAction(Action, ABC):
             return tell_about_the_code(dispatcher, tracker)
         level = load_policy(get_settings().content_dir).level(self.request or self.name())
         try:
-            who = await establish(tracker, self.number_given(tracker), this_turn=False)
+            who = await self.whom(tracker)
             if who.customer is None and who.number and level == "verified":
                 return await request_proof(dispatcher, tracker, None, self.name(), who.number)
             if who.customer is None and self.files_for_any_number and local_phone(who.number or ""):
@@ -653,10 +653,10 @@ class IdentifiedAction(Action, ABC):
             logger.exception("security.verification.unavailable conversation=%s", tracker.sender_id)
             return verification_unavailable(dispatcher)
 
-    def number_given(self, tracker: Tracker) -> str | None:
-        """The number that names whom this request is about, winning over whom we knew before: the one typed in
-        this turn (``ActionLeaveMessage`` reads it otherwise)."""
-        return typed_number(tracker)
+    async def whom(self, tracker: Tracker) -> Identity:
+        """Whom this request is about: the number typed in this turn winning over whom we knew before
+        (``establish``; ``ActionLeaveMessage`` reads it otherwise). Raises DatabaseError."""
+        return await establish(tracker)
 
     async def database_down(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
         """The answer when the database cannot be reached; a request kept to file later overrides it

@@ -92,40 +92,33 @@ def ask_for_the_message(dispatcher: CollectingDispatcher, tracker: Tracker, acti
 async def number_given_with_it(tracker: Tracker) -> list[dict[str, Any]]:
     """The customer a number given with the request names ("帮我留个言 138…"), remembered as a number given on its
     own is, so the message asked for next is filed for them without asking for the number (found in a trial: the
-    request was filed at once as the message). A number that is no customer's stays in its slot (Rasa's mapping)
-    and is the one to call back."""
+    request was filed at once as the message); only for someone not known yet: a message never changes whom the
+    conversation knows (``ActionLeaveMessage.whom``). A number that is no customer's stays in its slot (Rasa's
+    mapping) and is the one to call back."""
     spelt = apply_slots(tracker, number_in_the_message(tracker))  # "帮我留个言 138 0013 8000"
     if not (typed_number(tracker) or spelt):
         return []
     try:
-        who = await establish(tracker)
+        who = await establish(tracker, this_turn=False)  # whom we knew (or the number's slot names)
+        if who.customer is None:
+            who = await establish(tracker)
     except DatabaseError:
         return spelt  # the number stays in its slot, and is read again when the message is filed
     return spelt + (who.events + identified(who.customer, who.verified) if who.customer is not None else [])
 
 
 def number_given_for_it(tracker: Tracker) -> str | None:
-    """The mobile number the customer gave for the message in hand (tagged, or spelt the way people space it): with
-    the request ("帮我留个言 139…"), alone to "what is the message?", or in the latest turn unless that turn is the
-    message itself. It wins over whom we knew before, as a number typed with the request in one turn does
-    (``establish``): found in review, someone known who gave another number with the request had the message filed
-    to call back their own phone, and the number given was dropped. A number written in the message ("请打138…找我爱人",
-    "师傅留的电话138…打不通") is not one given for it (``ActionLeaveMessage.number_given``: for someone known it is
-    words for the person who reads it; found in review, it moved a proven customer's message, and their next
-    requests, to the account of whoever had that number)."""
-    history = list(turns(tracker.events))
-    said = [] if latest_is_the_message(tracker) else [user for user, _ in history[-1:]]
-    for user, answered in reversed(history[:-1]):
+    """The mobile number (tagged, or spelt the way people space it) given for the message before it was said: with
+    the request ("帮我留个言 139…") or alone to "what is the message?". It is where the customer wants to be called
+    back (found in review: someone known who gave another number had the message filed to call back their own
+    phone). Not one written in the message itself ("请打138…找我爱人", "师傅留的电话138…打不通"): words for whoever
+    reads it."""
+    said = []
+    for user, answered in reversed(list(turns(tracker.events))[:-1]):
         if ASK_MESSAGE not in answered:
             break
         said.append(user)
     return next((number for user in said if (number := mobile_in(user))), None)
-
-
-def latest_is_the_message(tracker: Tracker) -> bool:
-    """Whether the customer's latest turn is the message being left (the answer to "what is it?")."""
-    latest = next((event for event in reversed(tracker.events) if event.get("event") == "user"), None)
-    return latest is not None and latest is message_answer(tracker)
 
 
 def mobile_in(user: dict[str, Any]) -> str | None:

@@ -19,11 +19,11 @@ from actions.clarify import take_typed_option
 from actions.cheaper_plans import CHANGE_PLAN, asks_cheaper, offer_cheaper_plans, picked_plan, plan_change_said
 from actions.backend import (catalogue, channel_of, db, labels, last_said, latest_entity, parts_named, record,
                              repository, says_any)
-from actions.identity import (IdentifiedAction, customer_words, establish, local_phone, message_awaited,
-                              no_message_given, request_event, request_text, typed_number, without_secrets)
+from actions.identity import (IdentifiedAction, Identity, customer_words, establish, local_phone, message_awaited,
+                              no_message_given, request_event, request_text, without_secrets)
 from actions.kept_requests import KeptWhenDown
-from actions.message_asked import (ask_for_the_message, latest_is_the_message, leaves_a_message, message_answer,
-                                   message_text, number_given_for_it, number_given_with_it, number_in_the_message,
+from actions.message_asked import (ask_for_the_message, leaves_a_message, message_answer, message_text,
+                                   number_given_for_it, number_given_with_it, number_in_the_message,
                                    says_nothing_but_the_request)
 from actions.misunderstanding import intent_of, turns
 from actions.new_install import NEW_INSTALL, ActionNewInstall, requested_change
@@ -484,13 +484,14 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, Identi
     def asks_otherwise(self, tracker: Tracker) -> bool:
         return message_answer(tracker) is not None
 
-    def number_given(self, tracker: Tracker) -> str | None:
-        # "帮我留个言 139…", then the message: to call back on 139…. A number written in the message names the one
-        # leaving it only when nobody is known yet ("我的电话是138…，宽带一直断"); else it is words for the reader.
-        known = tracker.get_slot("customer_id") or tracker.get_slot("verified_customer_id")
-        if known and latest_is_the_message(tracker):
-            return number_given_for_it(tracker)
-        return number_given_for_it(tracker) or typed_number(tracker)
+    async def whom(self, tracker: Tracker) -> Identity:
+        """A message never changes whom the conversation knows (a session's proof, a channel's): someone known
+        leaves it on their account, whatever numbers it names or was given with (found in review: a number in the
+        message, or given with the request, moved a proven customer's message, and their next requests, to whoever
+        had that number). For someone not known yet a number given with the request, alone, or in the message
+        says who they are."""
+        known = await establish(tracker, this_turn=False)
+        return known if known.customer is not None else await establish(tracker, number_given_for_it(tracker))
 
     async def run(self, dispatcher, tracker, domain):
         not_the_message = no_message_given(dispatcher, tracker)  # "算了 不留言了", "好的"
@@ -502,19 +503,20 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, Identi
         answered += number_in_the_message(tracker)  # "我的电话是138 0013 8000，…": not asked for again
         return apply_slots(tracker, answered) + await super().run(dispatcher, tracker, domain)
 
-    async def serve_number(self, dispatcher, tracker, phone):
-        """A number given for the message that is no customer's, by someone already known: filed on their account
-        to call back that number (found trying the chat: 李娜, proven, who said "帮我留个言 139…" about her TV had
-        the message filed on no account, so whoever called back could not see whose TV it was)."""
-        known = await establish(tracker, this_turn=False)  # whom we knew before the number
-        if known.customer is None:
-            return await super().serve_number(dispatcher, tracker, phone)
-        return await self.file(dispatcher, tracker, known.customer, phone, {"callback_phone": phone}, known.verified)
+    async def serve(self, dispatcher, tracker, customer, verified):
+        """Called back on the number given for the message ("帮我留个言 139…"), when it is not their phone (found
+        trying the chat: filed on no account, whoever called back could not see whose TV it was)."""
+        callback = number_given_for_it(tracker)
+        if callback and callback != customer.phone:
+            return await self.file(dispatcher, tracker, customer, callback, {"callback_phone": callback}, verified)
+        return await super().serve(dispatcher, tracker, customer, verified)
 
     async def file(self, dispatcher, tracker, customer: Customer | None, phone: str, details: dict, verified: bool):
         text = message_text(tracker)
         promised = await open_of(customer, "callback")
-        if promised is not None and verified:  # found by a tester: "你们说的回电什么时候打给我" filed a second callback
+        # Found by a tester: "你们说的回电什么时候打给我" filed a second callback. One to a new number is a new one
+        # (found in review: joined to the promised one, the number given was dropped).
+        if promised is not None and verified and not details.get("callback_phone"):
             return await self.chase(dispatcher, tracker, promised, phone, text)
         ticket_id = await open_ticket(tracker, customer, "callback", ticket_summary("callback", said=text[:200]),
                                       verified=verified, priority=1, needs_human=True,
