@@ -85,8 +85,8 @@ def recorded(dispatcher, tracker: Tracker, ticket_id: str, phone: str, verified:
              response: str = "utter_message_recorded", registered: bool = True, **values: str) -> None:
     """"Callback recorded": to the number called back, shown masked, unless the customer was named by
     an account number and not proven (the account's phone is not told to whoever holds its number:
-    ``response`` + ``_registered_phone`` instead). ``registered`` False: ``phone`` is no account's but the number
-    the customer gave to call back, and is shown (found in review: someone named by an account number before who
+    ``response`` + ``_registered_phone`` instead). ``registered`` False: ``phone`` is not the account's but the
+    number the customer gave to call back, and is shown (found in review: someone named by an account number before who
     gave another number for a message heard it would ring the account's phone)."""
     if registered and not verified and named_by_account(tracker, typed_number(tracker)):
         dispatcher.utter_message(response=f"{response}_registered_phone", ticket_id=ticket_id, **values)
