@@ -65,7 +65,7 @@ async def finish_owed(queue, conversations) -> list[str]:
            await queue.redis.zrangebyscore(keys.joins(), "-inf", repr(queue.clock() - JOIN_GRACE_S))]
     finished = []
     for conversation_id in due:
-        entry = await queue.claim_recorded(conversation_id)  # the claim's event, if it was cut off too
+        entry = await queue.claim_recorded(conversation_id, late=True)  # the claim's event, if it was cut off too
         if entry is not None and entry["state"] == "claimed":
             roster = await queue.roster.get(entry["agent_id"])
             # Ends a proof open unless asked under this claim (found in review: 王芳's, left open by a transfer cut

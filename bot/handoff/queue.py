@@ -540,7 +540,7 @@ class HandoffQueue:
         when it was made), so the reports count a wait given up, not an answer. Found in review: a caller who hung
         up as an agent claimed them was recorded ``handoff_claimed`` then ``handoff_customer_left``, and counted
         answered (and "not closed by the agent") though no agent ever reached them."""
-        claimed = await self.claim_recorded(conversation_id)
+        claimed = await self.claim_recorded(conversation_id, late=True)
         claimed_at = (claimed or {}).get("claimed_at") or now
         await self._record(conversation_id, "handoff_abandoned", entry["channel"], {
             "reason": reason, "skill": entry["skill"], "wait_s": round(max(0.0, now - since), 3),
@@ -641,21 +641,19 @@ class HandoffQueue:
         if status not in ("ok", "again"):
             return status, None
         conversation_id = as_text(result[1])
-        # Recorded when it was taken, unless cut off then: the retry records it (dated when taken, either way).
-        entry = await self.claim_recorded(conversation_id)
+        # Recorded when it was taken, unless cut off then: the retry records it, dated then.
+        entry = await self.claim_recorded(conversation_id, late=status == "again")
         if status == "again":
             logger.info("handoff.claimed_again conversation=%s agent=%s", conversation_id, agent_id)
             return status, entry["request"]
         logger.info("handoff.claimed conversation=%s agent=%s", conversation_id, agent_id)
         return "ok", entry["request"]
 
-    async def claim_recorded(self, conversation_id: str) -> dict | None:
+    async def claim_recorded(self, conversation_id: str, *, late: bool = False) -> dict | None:
         """``handoff_claimed`` for the claim last made of the conversation (this wait: since it last joined the
         queue), unless recorded already, under an id of the claim's own (a second recording is stored once,
-        bot.outcomes), always dated when the claim was made: by the claim, or late by a retry, the waiting room
-        (``bot.handoff.joined``) or a customer leaving as the claim is made (``_left_unheard``). Found in review:
-        the claim's copy was dated when recorded; written first, after a hang-up dated earlier, the reports
-        counted the call answered. The entry (None: gone)."""
+        bot.outcomes); ``late``: by a retry or the waiting room, for a claim cut off after its script
+        (``bot.handoff.joined``), dated when it was made. The entry (None: gone)."""
         entry = await self.entry(conversation_id)
         key = keys.conversation(conversation_id)
         if entry is None or entry["claimed_at"] is None or not await self.redis.hexists(key, "claim_unrecorded"):
@@ -665,7 +663,7 @@ class HandoffQueue:
         await self._record(conversation_id, "handoff_claimed", entry["channel"], {
             "agent_id": entry["agent_id"], "skill": entry["skill"],
             "wait_s": round(claimed_at - entry["waiting_since"], 3)},
-            event_id=event_id_of(conversation_id, mark, "handoff_claimed"), at=claimed_at)
+            event_id=event_id_of(conversation_id, mark, "handoff_claimed"), at=claimed_at if late else None)
         await self.redis.hdel(key, "claim_unrecorded")
         return entry
 
@@ -833,7 +831,7 @@ class HandoffQueue:
             if as_text(answer[0] if isinstance(answer, list) else answer) != "owed":
                 return answer
             await self.transfer_recorded(conversation_id, late=True)  # a transfer's before the claim that followed it
-            await self.claim_recorded(conversation_id)
+            await self.claim_recorded(conversation_id, late=True)
             await self.close_recorded(conversation_id, late=True)  # and the close that ended that claim
         raise HandoffError(f"{conversation_id} still owes events after {OWED_TRIES} tries")
 

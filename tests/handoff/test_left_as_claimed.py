@@ -20,7 +20,7 @@ from bot.analytics.contacts import split_contacts
 from bot.channels import agent_desk
 from bot.handoff.desk_push import changes_channel
 from bot.handoff.joined import told
-from bot.handoff.queue import HandoffQueue, HandoffRequest, utc
+from bot.handoff.queue import HandoffQueue, HandoffRequest
 from bot.handoff.sessions import COOKIE
 from bot.ivr.handoff import QueueHandoff
 from tests.handoff.test_recordings_across_instances import agent, desk  # noqa: F401 - fixtures
@@ -139,55 +139,3 @@ async def test_the_agents_open_desk_ends_the_call_as_the_caller_hangs_up(desk, c
     ended_after = time.monotonic() - left[0]
     assert body.endswith(b'event: ended\ndata: {"error": "error_not_serving"}\n\n')
     assert ended_after < agent_desk.STREAM_KEEPALIVE_S / 3, f"the desk learnt it {ended_after:.1f} s later"
-
-
-async def test_a_caller_who_hangs_up_while_the_desk_records_the_claim_is_not_counted_answered(redis, redis_url, clock,
-                                                                                            rules):
-    """The hang-up lands while the desk records the claim (both found its event not yet recorded); the desk's copy
-    is written first, a second later than the hang-up, and the leave's copy, dated when the claim was made, is
-    dropped (one event id, the first write kept, as bot.outcomes stores them). Found in review: the desk dated its
-    copy when recorded, after the abandonment, and the reports, ordered by ``at``, counted the call answered."""
-    kept: dict[str, dict] = {}  # by event id, the first write wins
-
-    def dated(data: dict) -> dict:  # ``at``: when recorded (bot.outcomes.outcome_event), unless the event names one
-        return {**data, "at": data.get("at") or utc(clock())}
-
-    async def stored(conversation_id: str, kind: str, channel: str, data: dict) -> None:
-        kept.setdefault(data.get("event_id") or f"{len(kept)}", {
-            "id": len(kept), "conversation_id": conversation_id, "kind": kind, "channel": channel, "customer": "",
-            "data": data, "at": dated(data)["at"]})
-
-    held: list[tuple] = []
-
-    async def phone_recorder(conversation_id: str, kind: str, channel: str, data: dict) -> None:
-        held.append((conversation_id, kind, channel, dated(data)))  # dated as the leave records them, written later
-
-    phone_queue = HandoffQueue(redis, clock, rules=rules, recorder=phone_recorder)
-    desk_client = aioredis.Redis.from_url(redis_url)
-    desk_queue = HandoffQueue(desk_client, clock, rules=rules, recorder=stored)
-    queued = HandoffQueue(redis, clock, rules=rules, recorder=stored)
-    await queued.enqueue(HandoffRequest(CALL, "ivr", "tv", 0, None, {}))
-    clock.advance(42)
-    phone = QueueHandoff(redis, repository=None)
-    phone.queue = phone_queue
-    hexists = desk_client.hexists
-
-    async def hung_up_as_the_claim_is_recorded(*args) -> bool:
-        unrecorded = await hexists(*args)
-        if unrecorded and not held:
-            clock.advance(1)
-            await phone.leave(CALL, "caller_hung_up")
-            clock.advance(1)
-        return unrecorded
-
-    desk_client.hexists = hung_up_as_the_claim_is_recorded
-    assert (await desk_queue.take_next("agent1"))[1].conversation_id == CALL
-    await desk_client.close()
-    assert [kind for _, kind, _, _ in held] == ["handoff_claimed", "handoff_abandoned"]
-    for event in held:
-        await stored(*event)
-
-    rows = list(kept.values())
-    assert [r["kind"] for r in rows] == ["handoff_queued", "handoff_claimed", "handoff_abandoned"]
-    [shown] = split_contacts(rows)
-    assert (shown.how, shown.answered) == ("abandoned", False), "counted answered: the caller hung up first"
