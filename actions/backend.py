@@ -6,6 +6,8 @@ server's event loop stays free.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -69,3 +71,19 @@ async def record(tracker: Tracker, event: str, *, customer: str = "", **data: An
     """Append an outcome event for KPIs (buffered and retried when the database is down); ``customer``:
     the key of the customer the conversation proved it is (``bot.outcomes.events.customer_key``), if any."""
     await record_outcome(tracker.sender_id, event, channel=channel_of(tracker), customer=customer, **data)
+
+
+# A button's payload: an intent and, in braces, its entities as JSON ('/manage_service{"plan_code": "BB300"}').
+PAYLOAD = re.compile(r"/(?P<intent>[\w-]+)(?P<entities>\{.*\})?", re.S)
+
+
+def button_said(payload: Any) -> tuple[str, dict] | None:
+    """The intent and entities a button's payload says, as a tap sends them; None when it is no such payload."""
+    parsed = PAYLOAD.fullmatch(str(payload or ""))
+    if parsed is None:
+        return None
+    try:
+        entities = json.loads(parsed["entities"]) if parsed["entities"] else {}
+    except ValueError:
+        return None
+    return (parsed["intent"], entities) if isinstance(entities, dict) else None

@@ -9,7 +9,6 @@ content/labels.yml; intents without a name are never offered.
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -17,7 +16,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActionExecuted, UserUttered, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import channel_of, labels, last_said, latest_text
+from actions.backend import button_said, channel_of, labels, last_said, latest_text
 from actions.plan_named import PLAN_QUESTIONS, named_plan_button
 from actions.visit_time import NUMERAL, numeral
 
@@ -28,7 +27,6 @@ ASK_WHICH = "utter_ask_which_intent"
 # meaning both chose the second).
 OPTION_NUMBER = re.compile(rf"(?:(?:选|第)\s*([{NUMERAL}０-９]{{1,2}})\s*(?:个|项|种)?|([{NUMERAL}０-９]{{1,2}}))\s*[.。,，!！]?")
 FULL_WIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
-PAYLOAD = re.compile(r"/(?P<intent>[\w-]+)(?P<entities>\{.*\})?", re.S)
 SECOND_AT_LEAST = 0.2  # the runner-up must be a real candidate, not noise
 GAP_AT_MOST = 0.25  # and close enough to the winner that guessing would be a coin toss
 
@@ -98,15 +96,12 @@ async def take_typed_option(tracker: Tracker) -> list[dict[str, Any]] | None:
     payload in its place, as a tap would have (the policies then answer that intent); None when the message
     was no option's number or name."""
     button = typed_option(tracker) or await named_plan_button(tracker, shown_buttons(tracker))
-    parsed = PAYLOAD.fullmatch(str(button["payload"])) if button else None
-    if parsed is None:
+    said_by_it = button_said(button["payload"]) if button else None
+    if said_by_it is None:
         return None
-    try:
-        entities = json.loads(parsed["entities"]) if parsed["entities"] else {}
-    except ValueError:
-        return None
-    parse_data = {"text": button["payload"], "intent": {"name": parsed["intent"], "confidence": 1.0},
-                  "intent_ranking": [{"name": parsed["intent"], "confidence": 1.0}],
+    intent, entities = said_by_it
+    parse_data = {"text": button["payload"], "intent": {"name": intent, "confidence": 1.0},
+                  "intent_ranking": [{"name": intent, "confidence": 1.0}],
                   "entities": [{"entity": k, "value": v} for k, v in entities.items()]}
     latest = next((e for e in reversed(tracker.events) if e.get("event") == "user"), {})
     said = UserUttered(button["payload"], parse_data, input_channel=latest.get("input_channel"))

@@ -9,13 +9,12 @@ that plan's button only when it names exactly one of the plans shown; a reply na
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from rasa_sdk import Tracker
 
-from actions.backend import db, labels, last_said, latest_text, repository
+from actions.backend import button_said, db, labels, last_said, latest_text, repository
 from bot.db.repository import DatabaseError
 from bot.ivr.matching import normalise
 
@@ -47,13 +46,8 @@ def plans_named(text: str, shown: list[dict], on_sale: list[dict], fillers: list
 
 def button_plan_code(button: dict[str, Any]) -> str | None:
     """The plan a button picks (its payload's ``plan_code``), or None."""
-    payload = str(button.get("payload") or "")
-    start = payload.find("{")
-    try:
-        chosen = json.loads(payload[start:]) if start >= 0 else {}
-    except ValueError:
-        return None
-    return chosen.get(PLAN_CODE) if isinstance(chosen, dict) else None
+    said = button_said(button.get("payload"))
+    return said[1].get(PLAN_CODE) if said else None
 
 
 async def named_plan_button(tracker: Tracker, buttons: list[dict[str, Any]]) -> dict[str, Any] | None:
