@@ -13,13 +13,18 @@ from bot.handoff.queue import HandoffRequest
 from tests.handoff.test_desk_proof_ends import conversations, domain  # noqa: F401 - fixtures
 
 
+async def wang_at_the_desk(queue, kefu_env, conversations) -> Desk:  # noqa: F811
+    """The desk, with agent wang signed in for billing and free for two customers."""
+    AccountStore(kefu_env.database_url).add("wang", "wang-pass-1", ["billing"])
+    await queue.roster.register("wang", name="wang", skills=["billing"], capacity=2, status="available")
+    return Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+
+
 async def test_a_customer_who_leaves_between_the_claim_and_the_pause_gets_the_bot_back(queue, kefu_env,
                                                                                        conversations):  # noqa: F811
     """Found in review: the leaving (an unfollow, a hang-up) gives the conversation back to the bot, but it
     was not paused yet; the desk then paused it, and the customer coming back met a bot that never answered."""
-    AccountStore(kefu_env.database_url).add("wang", "wang-pass-1", ["billing"])
-    await queue.roster.register("wang", name="wang", skills=["billing"], capacity=2, status="available")
-    desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    desk = await wang_at_the_desk(queue, kefu_env, conversations)
     for conversation_id in ("wx-leaves", "wx-stays"):
         await queue.enqueue(HandoffRequest(conversation_id, "wechat", "billing", 0, None, {}))
         queue.clock.advance(1)
@@ -47,9 +52,7 @@ async def test_a_caller_who_hangs_up_as_the_desk_tells_them_an_agent_joined_is_p
     handed back, were said to nobody, and the claim answered ``error_not_serving``; the agent had to press again."""
     from bot.ivr.handoff import QueueHandoff
 
-    AccountStore(kefu_env.database_url).add("wang", "wang-pass-1", ["billing"])
-    await queue.roster.register("wang", name="wang", skills=["billing"], capacity=2, status="available")
-    desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    desk = await wang_at_the_desk(queue, kefu_env, conversations)
     for conversation_id in ("ivr:hangs-up", "ivr:stays"):
         await queue.enqueue(HandoffRequest(conversation_id, "ivr", "billing", 0, None, {}))
         queue.clock.advance(1)
@@ -85,9 +88,7 @@ async def test_a_claim_lost_to_the_agents_sign_out_is_not_made_again(queue, kefu
     from bot.handoff.departures import sign_out
     from bot.handoff.desk import DeskError
 
-    AccountStore(kefu_env.database_url).add("wang", "wang-pass-1", ["billing"])
-    await queue.roster.register("wang", name="wang", skills=["billing"], capacity=2, status="available")
-    desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    desk = await wang_at_the_desk(queue, kefu_env, conversations)
     await queue.enqueue(HandoffRequest("wx-a", "wechat", "billing", 0, None, {}))
     join = conversations.join
 
@@ -119,9 +120,7 @@ async def test_a_follower_who_unsubscribes_as_the_desk_claims_them_gets_the_bot_
 
     from bot.channels import wechat_followers
 
-    AccountStore(kefu_env.database_url).add("wang", "wang-pass-1", ["billing"])
-    await queue.roster.register("wang", name="wang", skills=["billing"], capacity=2, status="available")
-    desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    desk = await wang_at_the_desk(queue, kefu_env, conversations)
     for conversation_id in ("wx-leaves", "wx-stays"):
         await conversations.pause(conversation_id)  # the handoff paused the bot as they joined the queue
         await queue.enqueue(HandoffRequest(conversation_id, "wechat", "billing", 0, None, {}))
@@ -168,9 +167,7 @@ async def test_a_claim_lost_to_the_agents_sign_out_before_its_pause_is_checked_i
     from bot.handoff.departures import sign_out
     from bot.handoff.desk import DeskError
 
-    AccountStore(kefu_env.database_url).add("wang", "wang-pass-1", ["billing"])
-    await queue.roster.register("wang", name="wang", skills=["billing"], capacity=2, status="available")
-    desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    desk = await wang_at_the_desk(queue, kefu_env, conversations)
     await queue.enqueue(HandoffRequest("wx-a", "wechat", "billing", 0, None, {}))
     await conversations.pause("wx-a")  # as action_handoff's ConversationPaused leaves a customer queued
     pause, signed_out = conversations.pause, []
@@ -197,9 +194,7 @@ async def test_a_customer_put_back_by_a_sign_out_who_then_leaves_is_no_leave_fro
     from bot.handoff.departures import sign_out
     from bot.handoff.desk import DeskError
 
-    AccountStore(kefu_env.database_url).add("wang", "wang-pass-1", ["billing"])
-    await queue.roster.register("wang", name="wang", skills=["billing"], capacity=2, status="available")
-    desk = Desk(queue, conversations, AccountStore(kefu_env.database_url), Repository(kefu_env.database_url))
+    desk = await wang_at_the_desk(queue, kefu_env, conversations)
     for conversation_id in ("wx-a", "wx-b"):
         await queue.enqueue(HandoffRequest(conversation_id, "wechat", "billing", 0, None, {}))
         queue.clock.advance(1)
