@@ -302,10 +302,10 @@ async def triage(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dic
     if repeat:  # "宽带又断了 这个月第三次了": not a guide as if it were the first time
         dispatcher.utter_message(response="utter_fault_keeps_happening")
         return await fault_settled(dispatcher, tracker, domain, events + [SlotSet("fault_repeat", True)])
-    if not specific and not asked and not (failed - done and code):
+    if not specific and not asked and not (failed and code):
         # Nothing fits yet: the details first (lights, an error code), also when the customer says just now the
         # general steps were done ("宽带坏了 重启了也不行") or self-help failed in an earlier contact ("电视还是没信号"):
-        # found in review, both repairs were filed without them. An earlier failure with its code said: known already.
+        # found in review, both repairs were filed without them. Either said with its code: known already.
         dispatcher.utter_message(response=f"utter_ask_fault_detail_{fault_type}")
         return events + [SlotSet("triage_asked", True), SlotSet("awaiting", None)]
     if failed and not specific:  # nothing they have not tried fits: no video again, a repair

@@ -498,6 +498,22 @@ async def test_the_restart_said_done_at_once_gets_the_details_question_before_th
     assert ticket["details"]["selfhelp_sent"] == ["bb_restart"]
 
 
+async def test_the_restart_said_done_with_an_error_code_goes_on_to_the_repair_with_the_code(run_action):
+    """The details already said with the restart (an error code no guide knows): no details question, the repair
+    at once, its ticket carrying the code and the restart named as tried, as for self-help that failed in an
+    earlier contact with its code said. Found in the last pass's review: the question was asked all the same."""
+    chat = Chat(run_action)
+    told = await chat.says("宽带上不了网 重起了也不行 电脑提示错误797", "fault_broadband", "action_triage_fault",
+                           entities=[entity("fault_code", "797")])
+    assert "utter_ask_fault_detail_fault_broadband" not in told.responses
+    assert told.responses == ["utter_selfhelp_tried_before", "utter_ack_repair", "utter_ask_identity"]
+    filed = await chat.says("13800000001", "inform", "action_identify_customer",
+                            entities=[entity("phone_number", "13800000001")])
+    ticket = repository().get_ticket(filed.slots["last_ticket_id"])
+    assert ticket["kind"] == "fault" and "797" in ticket["summary"]
+    assert ticket["details"]["selfhelp_sent"] == ["bb_restart"]
+
+
 async def test_after_another_guide_already_restarted_skips_the_restart_that_would_come_next(run_action):
     """The slow line's guide did not help, and the customer says they restarted too: the restart that follows it
     (``next``) is not sent. A plain 没解决 still gets it."""
