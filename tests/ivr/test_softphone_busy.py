@@ -30,9 +30,11 @@ def silent_microphone(tmp_path) -> str:
     return str(path)
 
 
-async def status_once_ended(page) -> str:
+async def status_once_ended(page) -> tuple[str, int]:
+    """The status line once the call ended, with the socket's close code (CI run 121 saw 通话已结束 once, cause
+    unknown: the code tells a close the server chose from a connection that broke)."""
     await page.wait_for_function("() => window.kefuPhone.status === 'ended'", timeout=30_000)
-    return await page.inner_text("#status")
+    return await page.inner_text("#status"), await page.evaluate("() => window.kefuPhone.closeCode")
 
 
 async def test_a_call_refused_for_want_of_a_place_says_the_line_is_busy(phone_settings, redis, tmp_path):  # noqa: F811
@@ -44,9 +46,8 @@ async def test_a_call_refused_for_want_of_a_place_says_the_line_is_busy(phone_se
             async with softphone_page(SimpleNamespace(settings=SimpleNamespace(rasa_url=base)),
                                       silent_microphone(tmp_path), "13900000002") as page:
                 await page.click("#call")
-                status = await status_once_ended(page)
-            assert status == LABELS.get("line_busy"), status
-            assert status != LABELS["call_ended"]
+                status, code = await status_once_ended(page)
+            assert status == LABELS["line_busy"], f"{status} (close code {code})"
         finally:
             await hang_up(calls)
 
@@ -62,8 +63,8 @@ async def test_a_caller_whose_place_goes_to_the_carriers_call_sees_the_line_is_b
                 await page.click("#call")
                 await page.wait_for_function("() => window.kefuPhone.framesIn > 0", timeout=30_000)  # the greeting
                 calls.append(await answered(PhoneCall(url, caller="13800000001", parameters=vouched(phone_settings))))
-                status = await status_once_ended(page)
-            assert status == LABELS.get("line_busy"), status
+                status, code = await status_once_ended(page)
+            assert status == LABELS["line_busy"], f"{status} (close code {code})"
         finally:
             await hang_up(calls)
 

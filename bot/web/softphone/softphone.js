@@ -128,7 +128,10 @@
       else if (message.event === "kefu_caption") showCaption(message.caption && message.caption.text);
     };
     // 1013 (try again later): the hotline had no place for the call, or gave its place to a carrier's call
-    ws.onclose = function (event) { finish(label(event.code === BUSY ? "line_busy" : "call_ended")); endIncoming(); };
+    ws.onclose = function (event) {
+      state.closeCode = event.code;  // what the hotline said as it ended the call (the tests name it when it surprises)
+      finish(label(event.code === BUSY ? "line_busy" : "call_ended")); endIncoming();
+    };
   }
 
   // --- incoming calls (the demo carrier; the page shows nothing when there is none) ---------
