@@ -1,11 +1,13 @@
 """A cheaper plan picked by typing its name instead of tapping its button ("300M的那个", "4K超清电视包").
 
 Found in review: a typed number picked a plan shown (actions/clarify.py), a typed name picked nothing, and the NLU
-read it as anything (a plan question, a TV fault, a yes). A reply names a plan shown by its full name, its code or a
-letters-and-digits part of its name that no other plan on sale has ("300M", "4K"), all from the catalogue, and
-says nothing else but the editors' ``plan_pick_fillers`` (content/labels.yml: "的那个", "就…吧"). It is taken as
+read it as anything (a plan question, a TV fault, a yes). A reply names a plan shown by its full name, its code, or a
+part of its name that no other plan on sale has in its name, all from the catalogue, and says nothing else but
+the editors' ``plan_pick_fillers`` (content/labels.yml: "的那个", "就…吧"). A part is a letters-and-digits run
+("300M", "4K") or any two or more adjacent Chinese characters of the name ("千兆", "基本包"), unless made only of
+the editors' ``plan_pick_generic_words`` (套餐, 电视, 包: "电视包" says a kind of plan, not which). It is taken as
 that plan's button only when it names exactly one of the plans shown; a reply naming two, or saying more
-("300M的网速太慢了"), picks nothing and is answered as before.
+("300M的网速太慢了", "千兆的太贵了"), picks nothing and is answered as before.
 """
 from __future__ import annotations
 
@@ -21,21 +23,34 @@ from bot.ivr.matching import normalise
 PLAN_CODE = "plan_code"  # the entity a plan's button sends
 PLAN_QUESTIONS = frozenset({"utter_cheaper_plans", "utter_cheaper_plans_on_sale"})  # actions/cheaper_plans.py
 LETTERS_AND_DIGITS = re.compile(r"[a-z0-9]{2,}")
+CHINESE = re.compile(r"[\u4e00-\u9fff]{2,}")
 
 
-def plan_phrases(plan: dict, on_sale: list[dict]) -> list[str]:
-    """What names ``plan`` (normalised): its full name, its code, and the letters-and-digits runs of its name
-    ("300M", "4K") that no other plan on sale has in its name."""
+def name_parts(name: str, generic_words: list[str] | None) -> set[str]:
+    """The parts of a (normalised) name that may name it: its letters-and-digits runs, and every two or more
+    adjacent characters of its Chinese runs not made only of ``generic_words``."""
+    generic = sorted(filter(None, map(normalise, generic_words or ())), key=len, reverse=True)
+    only_generic = re.compile("(?:" + "|".join(map(re.escape, generic)) + ")+") if generic else None
+    chinese = {run[start:end] for run in CHINESE.findall(name)
+               for start in range(len(run)) for end in range(start + 2, len(run) + 1)}
+    return {*LETTERS_AND_DIGITS.findall(name),
+            *(part for part in chinese if not (only_generic and only_generic.fullmatch(part)))}
+
+
+def plan_phrases(plan: dict, on_sale: list[dict], generic_words: list[str] | None) -> list[str]:
+    """What names ``plan`` (normalised): its full name, its code, and the parts of its name (``name_parts``:
+    "300M", "千兆") that no other plan on sale has in its name."""
     name = normalise(plan["name"])
     others = [normalise(other["name"]) for other in on_sale if other["code"] != plan["code"]]
-    own = [run for run in LETTERS_AND_DIGITS.findall(name) if not any(run in other for other in others)]
-    return [phrase for phrase in (name, normalise(plan["code"]), *own) if phrase]
+    own = [part for part in name_parts(name, generic_words) if not any(part in other for other in others)]
+    return list(dict.fromkeys(phrase for phrase in (name, normalise(plan["code"]), *own) if phrase))
 
 
-def plans_named(text: str, shown: list[dict], on_sale: list[dict], fillers: list[str] | None) -> list[dict]:
+def plans_named(text: str, shown: list[dict], on_sale: list[dict], fillers: list[str] | None,
+                generic_words: list[str] | None) -> list[dict]:
     """The plans of ``shown`` that ``text`` names, when it says nothing but them and ``fillers``; else []."""
     said = normalise(text)
-    phrases = {plan["code"]: plan_phrases(plan, on_sale) for plan in shown}
+    phrases = {plan["code"]: plan_phrases(plan, on_sale, generic_words) for plan in shown}
     named = [plan for plan in shown if any(phrase in said for phrase in phrases[plan["code"]])]
     rest = said
     for words in sorted({*(p for plan in named for p in phrases[plan["code"]]), *map(normalise, fillers or ())},
@@ -63,5 +78,7 @@ async def named_plan_button(tracker: Tracker, buttons: list[dict[str, Any]]) -> 
     except DatabaseError:
         return None
     shown = [plan for plan in on_sale if plan["code"] in by_code]
-    named = plans_named(latest_text(tracker), shown, on_sale, labels().get("plan_pick_fillers"))
+    words = labels()
+    named = plans_named(latest_text(tracker), shown, on_sale, words.get("plan_pick_fillers"),
+                        words.get("plan_pick_generic_words"))
     return by_code[named[0]["code"]] if len(named) == 1 else None

@@ -93,12 +93,15 @@ async def test_the_number_of_a_plan_shown_typed_instead_of_tapped_picks_it(run_a
 
 
 async def offered_to(run_action, customer_id: int, text: str = "我想换个便宜点的套餐"):
-    """The cheaper plans shown to the customer, the tracker as it stands after them, and the offer."""
+    """The cheaper plans shown to the customer (or every plan on sale, to one with no plan on record), the
+    tracker as it stands after them, and the offer."""
     tracker = asked(customer_id, text)
-    offer = (await run_action("action_manage_service", tracker)).message("utter_cheaper_plans")
+    shown = await run_action("action_manage_service", tracker)
+    [question] = shown.responses
+    offer = shown.message(question)
     tracker.events.append({"event": "action", "name": "action_manage_service"})
     tracker.events.append({"event": "bot", "text": "…", "data": {"buttons": offer["buttons"]},
-                           "metadata": {"utter_action": "utter_cheaper_plans"}})
+                           "metadata": {"utter_action": question}})
     return tracker, offer
 
 
@@ -136,6 +139,47 @@ async def test_a_reply_naming_no_plan_shown_or_two_of_them_picks_none(run_action
     turn = await run_action("action_fallback", typed(tracker, text, "nlu_fallback", 0.4))
     assert not [e for e in turn.events if e.get("event") == "rewind"], "no plan picked"
     assert service_changes(2) == []
+
+
+# Chinese parts of a name that no other plan on sale has in its name (content/demo/seed.yml: 千兆 is only 千兆宽带's,
+# 基本包 and 数字电视 only 数字电视基本包's, 超清 only 4K超清电视包's).
+CHINESE_PARTS_TYPED = [("千兆的", "千兆宽带"), ("基本包吧", "数字电视基本包"), ("超清那个", "4K超清电视包"),
+                       ("就数字电视的吧", "数字电视基本包"), ("4K超清的", "4K超清电视包")]
+
+
+@pytest.mark.parametrize("text,plan", CHINESE_PARTS_TYPED)
+async def test_a_chinese_part_of_one_plans_name_picks_it(run_action, text, plan):
+    """Found in review: "千兆的" picked nothing (only letters and digits of a name did) and the NLU read it as
+    anything."""
+    tracker, offer = await offered_to(run_action, 2)  # 李娜, 全家福: both TV packages and both broadband plans
+    turn = await run_action("action_fallback", typed(tracker, text, "nlu_fallback", 0.4))
+    assert said_instead(turn) == (payload_of(offer, plan), "manage_service", "socketio")
+
+
+@pytest.mark.parametrize("text", ["千兆的太贵了", "超清的画质怎么样", "千兆还是基本包", "基本包、超清", "千兆超清"])
+async def test_a_chinese_part_with_more_said_or_another_plans_part_picks_none(run_action, text):
+    """More said than a part ("千兆的太贵了"), or parts of two plans shown: answered as before."""
+    tracker, _ = await offered_to(run_action, 2)
+    turn = await run_action("action_fallback", typed(tracker, text, "nlu_fallback", 0.4))
+    assert not [e for e in turn.events if e.get("event") == "rewind"], "no plan picked"
+    assert service_changes(2) == []
+
+
+@pytest.mark.parametrize("text,plan", [("全家福的", "全家福融合套餐"), ("千兆宽带套餐", "千兆宽带"),
+                                       ("电视包", None), ("宽带套餐", None), ("电视的那个", None)])
+async def test_words_naming_a_kind_of_plan_name_none_of_every_plan_on_sale(run_action, text, plan):
+    """Every plan on sale shown (no plan on record). 套餐 is only 全家福融合套餐's and 电视包 only 4K超清电视包's
+    (数字电视基本包 has 电视 and 包 apart), yet they say a kind of plan, not which (the editors'
+    ``plan_pick_generic_words``): "千兆宽带套餐" is 千兆宽带 alone, "电视包" neither TV package."""
+    with repository().engine.begin() as conn:
+        conn.execute(sa.update(customers).where(customers.c.id == 3).values(plan_code=None))
+    tracker, offer = await offered_to(run_action, 3)
+    assert len(offer["buttons"]) == 5
+    turn = await run_action("action_fallback", typed(tracker, text, "nlu_fallback", 0.4))
+    if plan:
+        assert said_instead(turn) == (payload_of(offer, plan), "manage_service", "socketio")
+    else:
+        assert not [e for e in turn.events if e.get("event") == "rewind"], "no plan picked"
 
 
 async def test_the_plan_named_is_filed_as_if_tapped(run_action):

@@ -294,6 +294,10 @@ def test_a_line_an_answer_fills_in_that_does_not_fill_is_named(project, old, new
     ("bill_status:\n  paid: 已缴\n  unpaid: 未缴\n", "bill_status: [已缴, 未缴]\n", "`bill_status`"),
     ("visit_named: [上门, 师傅, 师父, 维修人员, 装机]", "visit_named: 上门、师傅、师父、维修人员、装机", "`visit_named`"),
     ("  minutes: [通话, 分钟, 打电话]", "  minutes: 通话 分钟 打电话", "`bill_question.minutes`"),
+    # as one text its characters would be the words, 包 not among them: "电视包" would pick 4K超清电视包
+    # (actions/plan_named.py)
+    ("plan_pick_generic_words: [套餐, 宽带, 电视, 融合, 包]", "plan_pick_generic_words: 套餐电视",
+     "`plan_pick_generic_words`"),
     ('ticket_progress:\n  visit_time: "上门时间：{when}。"\n  visit_no_time: "上门时间未定，师傅上门前会先电话联系您确认。"   '
      '# a visit with no time promised yet\n  visit_cancel_requested: ',
      'ticket_progress:\n  - "上门时间：{when}。"\n  - "上门时间未定。"\n  - ', "`ticket_progress`"),
