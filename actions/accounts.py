@@ -72,7 +72,8 @@ class ActionQueryBill(IdentifiedAction):
     ) -> list[dict[str, Any]]:
         bills = await db(repository().bills_for, customer.id)
         month = await db(repository().usage_for, customer.id)
-        asked = bill_topics(request_text(tracker), labels().get("bill_question") or {})
+        words = labels()
+        asked = bill_topics(request_text(tracker), words.get("bill_question") or {}, words.get("bill_whole_words"))
         said_before = len(dispatcher.messages)
         if CHANGE in asked and bills:
             plan = await db(repository().plan, customer.plan_code) if customer.plan_code else None
@@ -106,11 +107,16 @@ CHANGE = "change"
 PREVIOUS = "previous"
 
 
-def bill_topics(question: str, words: dict[str, list[str]]) -> set[str]:
+def bill_topics(question: str, words: dict[str, list[str]], whole: list[str] | None = None) -> set[str]:
     """What a bill question is about, by the editors' words (``bill_question`` in content/labels.yml);
-    all of it when it names none. "还剩多少流量" got the balance, every bill and the arrears too, and
-    the data left came last (found by a tester)."""
-    return bill_topics_named(question, words) or set(BILL_TOPICS)
+    all of it when it names none, or names the whole bill (``whole``: 话费) besides a part's words. "还剩多少流量"
+    got the balance, every bill and the arrears too, and the data left came last (found by a tester);
+    "查下话费，顺便看看这个月流量用了多少" got the data only (found in a live trial)."""
+    named = bill_topics_named(question, words)
+    rest = question
+    for word in sorted((w for part in words.values() for w in part or ()), key=len, reverse=True):
+        rest = rest.replace(word, " ")  # "话费还剩多少": the balance's words, not the whole bill
+    return named | set(BILL_TOPICS) if not named or any(word in rest for word in whole or ()) else named
 
 
 def bill_topics_named(question: str, words: dict[str, list[str]]) -> set[str]:

@@ -408,6 +408,21 @@ async def test_a_question_about_data_left_hears_the_data_left_not_the_whole_stat
     assert turn.message("utter_bill_usage_data")["data_left"] == "16.4"
 
 
+@pytest.mark.parametrize("text", ["查下话费，顺便看看这个月流量用了多少", "流量还剩多少 话费也帮我查下"])
+async def test_the_bill_asked_beside_a_part_of_it_hears_the_whole_bill_and_that_part(run_action, text):
+    """Found in a live trial: "查下话费，顺便看看这个月流量用了多少" heard only the data used; the bill asked first was
+    dropped, and the customer had to ask "那话费呢". 话费 alone names the whole bill, as it does without the data."""
+    turn = await run_action("action_query_bill", load_tracker("query_bill", text=text, **proven(2)))
+    assert turn.responses == ["utter_bill_summary", "utter_bill_arrears", "utter_bill_usage_data",
+                              "utter_bill_usage_minutes"]
+
+
+async def test_the_balance_asked_in_words_with_the_bill_in_them_hears_the_balance_only(run_action):
+    """话费还剩多少 asks the balance: its 话费 is part of the balance's words, not the whole bill asked beside it."""
+    turn = await run_action("action_query_bill", load_tracker("query_bill", text="话费还剩多少", **proven(2)))
+    assert turn.responses == ["utter_bill_balance"]
+
+
 async def test_a_question_about_arrears_hears_what_is_unpaid_or_that_nothing_is(run_action):
     owing = await run_action("action_query_bill", load_tracker("query_bill", text="我欠费了吗", **proven(2)))
     assert owing.responses == ["utter_bill_arrears"]
