@@ -29,6 +29,7 @@ from actions.ticket_records import note_said_more
 from actions.tickets import hurry_ticket
 from actions.visits import ASK_TIME_AGAIN, CONFIRM_CHANGE, CONFIRM_NEW, VISIT_AGAIN, VISIT_TIME, asked_for_the_time_again
 from bot.db.repository import DatabaseError
+from bot.labels import asks_for_a_person
 from bot.handoff.masking import AWAITING_PROOF
 
 
@@ -94,6 +95,12 @@ class ActionHandleThanks(Action):
         goodbye = says_any(tracker, labels().get("goodbye_words"))
         dispatcher.utter_message(response="utter_goodbye" if goodbye else "utter_thanks")
         return []
+
+
+def takes_the_person_offered(tracker: Tracker) -> bool:
+    """Whether the latest message, said to "需要为您转接人工客服吗？", asks for the person (``person_asked_words``),
+    whatever else it says and however the NLU read it ("还是不行，找人工客服": a no)."""
+    return tracker.get_slot("awaiting") == "offer_human" and asks_for_a_person(latest_text(tracker))
 
 
 # Either number question asked again after a no (``number_still_needed``): said once per request.
@@ -166,6 +173,8 @@ class ActionHandleDeny(Action):
             # The time read back on the phone was misheard: nothing changes, the caller says it again.
             dispatcher.utter_message(response=ASK_TIME_AGAIN)
             return []
+        if takes_the_person_offered(tracker):  # "还是不行，找人工客服", read as a no, filed a repair instead
+            return await continue_with("action_request_human", dispatcher, tracker, domain, [SlotSet("awaiting", None)])
         if awaiting == "offer_human" and tracker.get_slot("selfhelp_failures") and not await fault_filed(tracker):
             # Self-help failed and no human wanted: the fault still gets a repair ticket.
             return await continue_with(
@@ -247,6 +256,8 @@ class ActionFallback(Action):
             return chosen
         if says_not_fixed(tracker):
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
+        if takes_the_person_offered(tracker):  # "还是没用，给我转人工吧", read as nothing in particular
+            return await continue_with("action_request_human", dispatcher, tracker, domain, [SlotSet("awaiting", None)])
         score = typed_score(tracker)
         if score is not None:  # "3分吧，等太久了" right after the score question
             return await record_score(dispatcher, tracker, score)

@@ -30,7 +30,7 @@ from actions.identity import leave_the_message, message_being_left, verified_cus
 from actions.repairs import CHASED, chase_if_known
 from bot.db.repository import DatabaseError
 from bot.handoff.rules import load_rules
-from bot.labels import first_named, names_any
+from bot.labels import asks_for_a_person, first_named, names_any
 from bot.media import media_ready
 from bot.outcomes.events import customer_key
 from bot.outcomes.selfhelp_tried import failed_before as failed_selfhelp
@@ -410,6 +410,11 @@ async def selfhelp_feedback(
     sent, done, marked = mark_said_done(tracker, entry.fault_type if entry else None)
     events += marked
     tried = sent | done
+    if asks_for_a_person(latest_text(tracker)):
+        # "还是没用，给我转人工吧" (read as an unsure no) got the next guide, and only "我说了转人工！" queued them
+        # (found in a live trial): the person asked for, the self-help's failure recorded as for any no.
+        return await continue_with("action_request_human", dispatcher, tracker, domain,
+                                   events + [SlotSet("awaiting", None)])
     follow = catalogue().next_after(current, tried) if current else None
     if tracker.get_slot("faults_next") and (spent or follow is None):  # a person once every fault was tried
         return await next_fault(dispatcher, tracker, domain, events, fixed=False)

@@ -10,6 +10,7 @@ from typing import Iterable
 
 from bot.handoff.desk_view import agent_said
 from bot.handoff.rules import HandoffRules
+from bot.labels import labels, names_any
 from bot.repair_faults import fault_names, faults_of, selfhelp_by_fault
 from bot.selfhelp import sent_entry_id
 
@@ -65,8 +66,20 @@ def selfhelp_answer(later: list[dict]) -> str | None:
         if "selfhelp_id" in turn:
             break
         if turn["who"] == "customer":
-            said.append(ANSWERS.get(turn.get("intent") or "", "other"))
+            said.append(answer_of(turn))
     return next((answer for answer in said if answer != "other"), "other" if said else None)
+
+
+def answer_of(turn: dict) -> str:
+    """A customer's turn as an answer to "did it work?": by its intent, or, read as none of the answers, by the words
+    the assistant takes as 没解决 there (``selfhelp_not_fixed_words`` in content/labels.yml). Found in a live trial:
+    "还是没用，给我转人工吧", read as nothing in particular, was taken as a no and queued the customer, and the agent
+    read 客户未明确回答."""
+    answer = ANSWERS.get(turn.get("intent") or "", "other")
+    if answer == "other" and names_any(str(turn.get("text") or "").lower(),
+                                       [word.lower() for word in labels().get("selfhelp_not_fixed_words") or ()]):
+        return "failed"
+    return answer
 
 
 def selfhelp_outcomes(turns: list[dict], titles: dict[str, str], faults: dict[str, str] | None = None) -> list[dict]:

@@ -63,9 +63,24 @@ def test_the_no_pressed_after_an_unclear_answer_is_the_selfhelp_answer(rules):
                          reason="request_human", titles={"tv_no_signal": "电视没信号"}, enqueued_at=5.0)
     assert built["selfhelp"] == [{"id": "tv_no_signal", "title": "电视没信号", "answer": "failed"}]
     assert rules.summary_words["tried_failed"] in summary(built, rules, 60)
-    only_unclear = build_packet(conversation_id="c1", channel="webchat", events=[*EVENTS[:3], unclear], skill="tv",
+    # Only turns that say nothing of the kind: still no answer (one with 没用 in it is a no: the next test).
+    mumbled = {**unclear, "text": "嗯嗯 我看看"}
+    only_unclear = build_packet(conversation_id="c1", channel="webchat", events=[*EVENTS[:3], mumbled], skill="tv",
                                 priority=0, reason="request_human", enqueued_at=5.0)
     assert only_unclear["selfhelp"][0]["answer"] == "other"
+
+
+def test_not_fixed_in_words_the_nlu_did_not_place_is_the_guide_failed(rules):
+    """Found in a live trial: "还是没用，给我转人工吧" (nlu_fallback) queued the customer as a no to "did it work?"
+    (actions/selfhelp.py), and the agent read 客户未明确回答 / 客户未反馈. Words the assistant takes as 没解决 there
+    (``selfhelp_not_fixed_words``) are the guide failed for the agent too."""
+    for text in ("还是没用，给我转人工吧", "这个我在微信上已经试过了，没用"):
+        said = {"event": "user", "text": text, "timestamp": 3.0,
+                "parse_data": {"intent": {"name": "nlu_fallback", "confidence": 0.45}}}
+        built = build_packet(conversation_id="c1", channel="webchat", events=[*EVENTS[:3], said], skill="tv",
+                             priority=0, reason="request_human", titles={"tv_no_signal": "电视没信号"}, enqueued_at=5.0)
+        assert built["selfhelp"][0]["answer"] == "failed", text
+        assert rules.summary_words["tried_failed"] in summary(built, rules, 60), text
 
 
 def test_summary_comes_from_the_content_template(rules):
