@@ -106,11 +106,27 @@ async def failed_before(tracker: Tracker, fault_type: str) -> set[str]:
 
 def said_done(tracker: Tracker, fault_type: str) -> set[str]:
     """The entries for ``fault_type`` whose steps the latest message says were done already ("重起了也不行":
-    ``done_words`` in content/selfhelp.yml), unless it says the fault is fixed (``selfhelp_fixed_words``)."""
+    ``done_words`` in content/selfhelp.yml; "看了视频也没用": ``guide_said_tried``), unless it says the fault is
+    fixed (``selfhelp_fixed_words``)."""
     text = latest_text(tracker)
     if names_any(text, labels().get("selfhelp_fixed_words")):
         return set()
-    return catalogue().said_done(fault_type, text)
+    return catalogue().said_done(fault_type, text) | guide_said_tried(tracker, fault_type)
+
+
+def guide_said_tried(tracker: Tracker, fault_type: str) -> set[str]:
+    """The entry that fits what the latest message describes, when it says a guide was gone through already
+    ("我家电视没信号了 看了视频也没用": ``tried_words`` in content/selfhelp.yml) before any guide for ``fault_type``
+    was sent here (after one, it is ours they mean). Found in a live trial: the same no-signal guide came back."""
+    catalogue_ = catalogue()
+    text = latest_text(tracker)
+    sent = (catalogue_.get(entry_id) for entry_id in tracker.get_slot("selfhelp_sent") or [])
+    if not catalogue_.says_tried(text) or any(entry and entry.fault_type == fault_type for entry in sent):
+        return set()
+    code = latest_entity(tracker, "fault_code")
+    fits = catalogue_.best_match(fault_type, f"{text} {latest_entity(tracker, 'symptom') or ''}",
+                                 code if isinstance(code, str) else None)
+    return {fits.id} if fits is not None else set()
 
 
 def mark_said_done(tracker: Tracker, fault_type: str | None) -> tuple[set[str], set[str], list[dict[str, Any]]]:

@@ -90,6 +90,9 @@ class Catalogue:
     repeat_words: tuple[str, ...] = ()
     # Join two faults named together, said of both ("电视和宽带又断了"): actions/selfhelp.py fault_parts.
     join_words: tuple[str, ...] = ()
+    # Said by a customer who went through a guide for the fault already, any guide ("看了视频也没用"): the one that fits
+    # what they describe counts as tried, as an entry's own ``done_words`` do (actions/selfhelp.py ``said_done``).
+    tried_words: tuple[str, ...] = ()
 
     def says_repeat(self, text: str) -> bool:
         """Whether ``text`` says the fault keeps happening (``repeat_words``), its degree words left out."""
@@ -113,6 +116,12 @@ class Catalogue:
         plain = self._plain(text).lower()
         return {e.id for e in self.for_fault(fault_type)
                 if any(_said_not_denied(plain, self._plain(word).lower()) for word in e.done_words if word)}
+
+    def says_tried(self, text: str) -> bool:
+        """Whether ``text`` says a guide was gone through already (``tried_words``), not the other way round
+        ("还没看视频", "没按视频做")."""
+        plain = self._plain(text).lower()
+        return any(_said_not_denied(plain, self._plain(word).lower()) for word in self.tried_words)
 
     def get(self, entry_id: str) -> SelfHelpEntry | None:
         return self.entries.get(entry_id)
@@ -197,11 +206,12 @@ def parse_catalogue(raw: dict, source: str = "selfhelp.yml") -> Catalogue:
         if entry.id in entries:
             raise CatalogueError(f"{source}: duplicate entry id '{entry.id}'")
         entries[entry.id] = entry
-    degree, repeat, join = (_words(raw, key, source) for key in ("degree_words", "repeat_words", "join_words"))
+    degree, repeat, join, tried = (_words(raw, key, source)
+                                   for key in ("degree_words", "repeat_words", "join_words", "tried_words"))
     # Longest first: 有点儿 goes whole, not as 有点 leaving 儿.
     return Catalogue(entries, link_label=str(raw.get("link_label") or ""),
                      degree_words=tuple(sorted(degree, key=len, reverse=True)), repeat_words=tuple(repeat),
-                     join_words=tuple(join))
+                     join_words=tuple(join), tried_words=tuple(tried))
 
 
 def _words(raw: dict, key: str, source: str) -> list[str]:

@@ -514,6 +514,47 @@ async def test_the_restart_said_done_with_an_error_code_goes_on_to_the_repair_wi
     assert ticket["details"]["selfhelp_sent"] == ["bb_restart"]
 
 
+async def test_a_guide_said_watched_at_once_is_not_sent_again_and_the_repair_names_it(run_action):
+    """Found in a live trial: "我家电视没信号了 看了视频也没用" got the same 电视显示“无信号” steps and video. Said to
+    have gone through a guide (``tried_words`` in content/selfhelp.yml), the customer has tried the one that fits
+    what they describe: it is not sent, and goes on as the restart said done does (the details question, what is
+    left to try, the repair naming it)."""
+    no_signal = catalogue().get("tv_no_signal").title
+    chat = Chat(run_action)
+    first = await chat.says("我家电视没信号了 看了视频也没用", "fault_tv", "action_triage_fault")
+    assert no_signal not in sent_entries(first)
+    assert first.responses == ["utter_ask_fault_detail_fault_tv"]
+    assert first.slots["selfhelp_sent"] == ["tv_no_signal"]
+    details = await chat.says("就是没信号，也没有错误代码", "fault_tv", "action_triage_fault")
+    assert sent_entries(details) == [catalogue().get("tv_general_reset").title], "what is left, not the same again"
+    repair = await chat.says("没解决", "deny", "action_handle_deny")
+    assert repair.responses == ["utter_ack_repair", "utter_ask_identity"]
+    filed = await chat.says("13800000001", "inform", "action_identify_customer",
+                            entities=[entity("phone_number", "13800000001")])
+    ticket = repository().get_ticket(filed.slots["last_ticket_id"])
+    assert ticket["details"]["selfhelp_sent"] == ["tv_no_signal", "tv_general_reset"]
+    assert no_signal in ticket["summary"]
+    # With its code said too: no question, the repair at once, as for the restart said done with a code.
+    coded = await run_action("action_triage_fault", load_tracker(
+        "fault_tv_no_signal", text="电视没信号 提示E102 照着视频弄了还是不行", intent="fault_tv",
+        entities=[entity("fault_code", "E102")]))
+    assert not sent_entries(coded) and coded.responses[0] == "utter_selfhelp_tried_before"
+    assert coded.slots["selfhelp_sent"] == ["tv_no_signal"]
+
+
+async def test_a_guide_not_watched_or_ours_is_no_guide_tried_before(run_action):
+    """"还没看视频" tried nothing; after our guide, "看了视频也没用" is the no to "did it fix it?" (the next guide),
+    not another entry marked tried."""
+    not_yet = await run_action("action_triage_fault", load_tracker(
+        "fault_tv_no_signal", text="电视没信号 还没按视频弄", intent="fault_tv"))
+    assert sent_entries(not_yet) == [catalogue().get("tv_no_signal").title]
+    asked = {"awaiting": "selfhelp_feedback", "selfhelp_current": "tv_no_signal", "selfhelp_sent": ["tv_no_signal"],
+             "fault_type": "fault_tv"}
+    ours = await run_action("action_handle_deny", load_tracker(
+        "fault_tv_no_signal", text="看了视频也没用", intent="deny", **asked))
+    assert sent_entries(ours) == [catalogue().get("tv_general_reset").title]
+
+
 async def test_after_another_guide_already_restarted_skips_the_restart_that_would_come_next(run_action):
     """The slow line's guide did not help, and the customer says they restarted too: the restart that follows it
     (``next``) is not sent. A plain 没解决 still gets it."""
