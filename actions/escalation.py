@@ -17,8 +17,9 @@ from actions.chain import continue_with
 from actions.clarify import ask_which_intent, take_typed_option
 from actions.csat import record_score, typed_score
 from actions.handoff import asks_about_the_queue, offer_human, tell_not_waiting
-from actions.identity import (code_not_received, details_question, leave_the_message, message_being_left,
-                              number_still_needed, tell_about_the_code, the_message_if_asked)
+from actions.identity import (ask_proof_again, code_not_received, details_question, leave_the_message,
+                              message_being_left, number_still_needed, proof_awaited, tell_about_the_code,
+                              the_message_if_asked)
 from actions.new_install import ACTION as NEW_INSTALL_ACTION, asks_new_install
 from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
@@ -64,6 +65,8 @@ class ActionHandleAffirm(Action):
             return await continue_with("action_book_visit", dispatcher, tracker, domain)
         if awaiting == SERVICE_OFFER and last_said(tracker) == OFFER:  # "现在登记吗？" just asked: file it
             return await continue_with("action_manage_service", dispatcher, tracker, domain)
+        if proof_awaited(tracker):  # "嗯" to "请回复验证码": not "anything else?", the code asked for still
+            return await ask_proof_again(dispatcher, tracker, domain)
         if stray_guess(tracker):
             return await continue_with("action_fallback", dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_ok")
@@ -187,6 +190,11 @@ class ActionHandleDeny(Action):
             # "排了半天队也没人理，太慢了" (an unsure no) while asked for a number was told only that the number
             # was still needed (found trying the chat): the complaint it says, acknowledged, as in the fallback.
             return await continue_with("action_complaint", dispatcher, tracker, domain)
+        if proof_awaited(tracker) and not says_never_mind(tracker):
+            # "我输错了 等下" after a wrong code got "还有其他需要帮忙的吗？", the bill asked for dropped, and the right
+            # code next was refused as unasked (found in a trial). A no that declines ("算了", ``never_mind_words``)
+            # still drops the request.
+            return await ask_proof_again(dispatcher, tracker, domain)
         pending = tracker.get_slot("pending_request")
         if awaiting == "identity" and pending and last_said(tracker) not in STILL_NEEDED:
             # "没解决" again, or "不用了", while asked for a number: the request stays, once, with the way
@@ -279,6 +287,8 @@ class ActionFallback(Action):
             return await continue_with("action_triage_fault", dispatcher, tracker, domain)
         if says_any(tracker, labels().get("complaint_words")):  # "能退钱吗": a refund demand, as "我要退款" is
             return await continue_with("action_complaint", dispatcher, tracker, domain)
+        if proof_awaited(tracker):  # "等下", "稍等我看看短信" while the code is asked for: the code, still
+            return await ask_proof_again(dispatcher, tracker, domain)
         in_a_row = misunderstood_in_a_row(tracker)
         if current_is_repeated_guess(tracker):  # unsure twice about the same thing: no third try
             in_a_row = max(in_a_row, MISUNDERSTOOD_BEFORE_OFFER)

@@ -429,11 +429,21 @@ def last_proof_prompt(tracker: Tracker) -> str | None:
     return next((name for name in said if name in PROOF_REQUESTS), None)
 
 
+def proof_awaited(tracker: Tracker) -> bool:
+    """Whether a code or the service password is asked for a request kept to answer once it is given (``request_proof``)."""
+    return tracker.get_slot("awaiting") == AWAITING_PROOF and bool(tracker.get_slot("pending_request"))
+
+
+async def ask_proof_again(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+    """The code or password asked for again as it was asked (``request_proof``: no second code, the first one still
+    counts), the request kept for when it is given."""
+    return await continue_with(tracker.get_slot("pending_request"), dispatcher, tracker, domain)
+
+
 def code_not_received(tracker: Tracker) -> bool:
     """Whether the customer says the code asked for did not come ("我没收到验证码", ``code_not_received_words``).
     Found in a trial: read as more of the complaint whose code was asked, it got "您反映的情况我已经记下"."""
-    return (tracker.get_slot("awaiting") == AWAITING_PROOF and bool(tracker.get_slot("pending_request"))
-            and says_any(tracker, labels().get("code_not_received_words")))
+    return proof_awaited(tracker) and says_any(tracker, labels().get("code_not_received_words"))
 
 
 def tell_about_the_code(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
@@ -550,10 +560,10 @@ class ActionIdentifyCustomer(Action):
             if DIGITS.search(text):
                 dispatcher.utter_message(response="utter_identity_invalid")
                 return []
-            if pending and tracker.get_slot("awaiting") == AWAITING_PROOF:
+            if proof_awaited(tracker):
                 # The number was given and a code or the password is awaited: asked for again as it was asked
                 # (request_proof), not the number (found trying the chat: "为什么是318" was asked the number).
-                return await continue_with(pending, dispatcher, tracker, domain)
+                return await ask_proof_again(dispatcher, tracker, domain)
             if pending:
                 ask_number(dispatcher, pending)
             else:

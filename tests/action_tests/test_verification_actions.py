@@ -17,7 +17,7 @@ from bot.security.claims import CALLER_ID, WECHAT_OPENID, channel_claim
 from bot.security.credentials import CredentialStore
 from bot.security.secrets import get_secrets
 from bot.settings import get_settings
-from tests.action_tests.trackers import entity, load_tracker
+from tests.action_tests.trackers import Chat, entity, load_tracker
 
 LI_NA = ("李娜", "-318.00", "光明大道")  # customer 2's name, balance and address
 
@@ -572,3 +572,45 @@ async def test_a_question_instead_of_the_code_asks_for_the_code_again_not_the_nu
     assert len(codes) == 1, "asked again, not another code"
     unlocked = await run_action("action_identify_customer", code_answer("asker-1", first))
     assert unlocked.message("utter_bill_summary")["customer_name"] == "李娜"
+
+
+STILL_ASKED = [  # as the model reads them (kefu-3de474709b0d9475)
+    ("我输错了 等下", "deny", "action_handle_deny", 0.59, []),
+    ("等下", "nlu_fallback", "action_fallback", 0.45, []),
+    ("稍等我看看短信", "nlu_fallback", "action_fallback", 0.45,
+     [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "query_bill", "confidence": 0.33},
+      {"name": "opt_out", "confidence": 0.33}]),
+    ("嗯", "affirm", "action_handle_affirm", 0.96, []),
+]
+
+
+@pytest.mark.parametrize("words, intent, action, confidence, ranking", STILL_ASKED)
+async def test_words_that_answer_nothing_after_a_wrong_code_keep_the_code_asked_and_the_bill(
+        run_action, with_redis, words, intent, action, confidence, ranking):
+    """Found in a trial: "我输错了 等下" after a wrong code got "还有其他需要帮忙的吗？", the bill asked for was
+    dropped, and the right code next was refused as a code nobody asked for. Words that neither answer nor change
+    the subject keep the code asked for (no second code), and the right code then answers the bill."""
+    chat = Chat(run_action)
+    await chat.says("帮我查一下我的账单", "query_bill", "action_query_bill")
+    asked = await chat.says("13800000002", "inform", "action_identify_customer",
+                            entities=[entity("phone_number", "13800000002")])
+    assert asked.responses == ["utter_verification_code_sent"]
+    right = sent_code("13800000002")
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    assert (await chat.says(wrong, "inform", "action_identify_customer")).responses == ["utter_verification_wrong"]
+    held = await chat.says(words, intent, action, confidence=confidence, ranking=ranking)
+    assert held.responses == ["utter_verification_code_sent"] and personal(held) == []
+    assert held.message("utter_verification_code_sent")["phone_masked"] == "138****0002"
+    codes = [r for r in repository().outbound(channel="sms", limit=1000) if r["kind"] == "verification_code"]
+    assert len(codes) == 1, "asked again, not another code"
+    unlocked = await chat.says(right, "inform", "action_identify_customer")
+    assert unlocked.message("utter_bill_summary")["customer_name"] == "李娜"
+
+
+async def test_declining_while_the_code_is_asked_still_drops_the_request(run_action, with_redis):
+    chat = Chat(run_action)
+    await chat.says("帮我查一下我的账单", "query_bill", "action_query_bill")
+    await chat.says("13800000002", "inform", "action_identify_customer", entities=[entity("phone_number", "13800000002")])
+    declined = await chat.says("算了 不查了", "deny", "action_handle_deny")
+    assert declined.responses == ["utter_anything_else"]
+    assert chat.tracker.get_slot("pending_request") is None
