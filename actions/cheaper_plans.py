@@ -16,10 +16,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.accounts import earlier_request_text, money, plans_asked_about
 from actions.backend import channel_of, db, labels, latest_entity, names_any, record, repository
 from actions.identity import request_text
-from actions.plan_named import PLAN_CODE
-from bot.db.repository import Customer
-
-CHANGE_PLAN = "change_plan"  # the service action (content/labels.yml service_action)
+from actions.plan_named import CHANGE_PLAN, PLAN_CODE, plan_in_words
+from bot.db.repository import Customer, DatabaseError
 
 
 def asks_cheaper(tracker: Tracker) -> bool:
@@ -38,6 +36,20 @@ async def picked_plan(tracker: Tracker) -> dict | None:
     if not code:
         return None
     return next((plan for plan in await db(repository().all_plans) if plan["code"] == code), None)
+
+
+async def plan_named_in_request(tracker: Tracker) -> dict | None:
+    """The one plan on sale the customer's request names in its words ("我想把套餐改成便宜点的300M宽带", "那换成
+    300M宽带那个吧"), by the rule a plan is picked by name with (actions/plan_named.py); None for a button, or when
+    the catalogue cannot be read (the request is then answered as before)."""
+    said = request_text(tracker)
+    if not said or said.startswith("/"):
+        return None
+    try:
+        on_sale = await db(repository().all_plans)
+    except DatabaseError:
+        return None
+    return plan_in_words(said, on_sale, labels().get("plan_pick_generic_words"))
 
 
 def cheaper_than(plans: list[dict], current: dict) -> list[dict]:

@@ -21,6 +21,7 @@ from bot.db.repository import DatabaseError
 from bot.ivr.matching import normalise
 
 PLAN_CODE = "plan_code"  # the entity a plan's button sends
+CHANGE_PLAN = "change_plan"  # the service action a plan's button sends (content/labels.yml service_action)
 PLAN_QUESTIONS = frozenset({"utter_cheaper_plans", "utter_cheaper_plans_on_sale"})  # actions/cheaper_plans.py
 LETTERS_AND_DIGITS = re.compile(r"[a-z0-9]{2,}")
 CHINESE = re.compile(r"[\u4e00-\u9fff]{2,}")
@@ -57,6 +58,14 @@ def plans_named(text: str, shown: list[dict], on_sale: list[dict], fillers: list
                         key=len, reverse=True):
         rest = rest.replace(words, "") if words else rest
     return [] if rest else named
+
+
+def plan_in_words(text: str, on_sale: list[dict], generic_words: list[str] | None) -> dict | None:
+    """The one plan on sale that ``text`` names anywhere in it, by ``plan_phrases`` ("我想把套餐改成便宜点的
+    300M宽带"); None when it names none or two ("把千兆宽带换成300M宽带": which is the new one is not read)."""
+    said = normalise(text)
+    named = [plan for plan in on_sale if any(phrase in said for phrase in plan_phrases(plan, on_sale, generic_words))]
+    return named[0] if len(named) == 1 else None
 
 
 def button_plan_code(button: dict[str, Any]) -> str | None:

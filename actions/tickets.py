@@ -16,7 +16,8 @@ from actions.handoff import asks_whether_queued, tell_not_waiting
 from actions.accounts import money
 from actions.chain import apply_slots
 from actions.clarify import take_typed_option
-from actions.cheaper_plans import CHANGE_PLAN, asks_cheaper, offer_cheaper_plans, picked_plan, plan_change_said
+from actions.cheaper_plans import (CHANGE_PLAN, asks_cheaper, offer_cheaper_plans, picked_plan, plan_change_said,
+                                   plan_named_in_request)
 from actions.backend import (catalogue, channel_of, db, labels, last_said, latest_entity, parts_named, record,
                              repository, says_any)
 from actions.identity import (IdentifiedAction, Identity, customer_words, establish, local_phone, message_awaited,
@@ -175,6 +176,31 @@ def may_be_no_customer_yet(tracker: Tracker) -> bool:
     return not tracker.get_slot("customer_id") and not request_text(tracker).startswith("/")
 
 
+async def change_asked(tracker: Tracker) -> str | None:
+    """The service change asked for (``requested_change``). One naming no service but one plan on sale
+    (``plan_named_in_request``: "我想把套餐改成便宜点的300M宽带", "那换成300M宽带那个吧") is a change to that plan: found
+    in a trial, it was asked "which service?", and the change was filed without the plan."""
+    change = requested_change(tracker)
+    if change is None and await plan_named_in_request(tracker) is not None:
+        return CHANGE_PLAN
+    return change
+
+
+async def plan_to_change_to(tracker: Tracker, customer: Customer) -> tuple[dict | None, str]:
+    """The plan a plan change is for, and the customer's words to file with it: a plan's button tapped (no
+    words), or the one plan their request names that is not their own ("我现在是千兆宽带 想换个便宜的" names the
+    plan they leave). A plan named is filed as asked even when it is not cheaper than theirs though they asked
+    for a cheaper one: they chose it by name, and the reply tells its monthly fee, so a mistaken price is seen
+    before the salesperson calls; the cheaper plans are shown only when no plan is named."""
+    plan = await picked_plan(tracker)
+    if plan is not None:
+        return plan, ""
+    named = await plan_named_in_request(tracker)
+    if named is None or named["code"] == customer.plan_code:
+        return None, ""
+    return named, request_text(tracker)
+
+
 class ActionManageService(AcknowledgeFirst, IdentifiedAction):
     request = "manage_service"
     acknowledgement = "utter_ack_service_change"
@@ -187,7 +213,7 @@ class ActionManageService(AcknowledgeFirst, IdentifiedAction):
         chosen = await take_typed_option(tracker)
         if chosen is not None:  # "我选4K超清电视包" to the cheaper plans: that plan, as if tapped
             return chosen
-        change = requested_change(tracker)
+        change = await change_asked(tracker)
         if change == NEW_INSTALL:  # no account to prove yet: ActionNewInstall
             return await ActionNewInstall().run(dispatcher, tracker, domain)
         offered = tracker.get_slot("awaiting") == SERVICE_OFFER  # taken: "好的" to the offer after the answer
@@ -212,7 +238,7 @@ class ActionManageService(AcknowledgeFirst, IdentifiedAction):
         cancelled = await cancelled_if_asked(dispatcher, tracker, customer, service_change=True)
         if cancelled is not None:  # "我想取消明天的上门": the visit booked, not a service to cancel
             return cancelled
-        change = requested_change(tracker)
+        change = await change_asked(tracker)
         names = labels()["service_action"]
         if change not in names:
             dispatcher.utter_message(response="utter_ask_service_action")
@@ -223,9 +249,9 @@ class ActionManageService(AcknowledgeFirst, IdentifiedAction):
             dispatcher.utter_message(response="utter_resume_after_payment", amount_owed=owed_yuan(customer.balance_cents))
             await record(tracker, "answer_given", topic="resume_after_payment")
             return [SlotSet("service_action", None)]
-        plan = await picked_plan(tracker) if change == CHANGE_PLAN else None
-        if plan is not None:  # a cheaper plan picked among those shown
-            return await self.file_plan_change(dispatcher, tracker, customer, verified, plan)
+        plan, words = await plan_to_change_to(tracker, customer) if change == CHANGE_PLAN else (None, "")
+        if plan is not None:  # a cheaper plan picked among those shown, or a plan named
+            return await self.file_plan_change(dispatcher, tracker, customer, verified, plan, words)
         offered = await offer_cheaper_plans(dispatcher, tracker, customer) \
             if change == CHANGE_PLAN and asks_cheaper(tracker) else None  # "我想换个便宜点的套餐": which ones, first
         if offered is not None:
@@ -246,14 +272,16 @@ class ActionManageService(AcknowledgeFirst, IdentifiedAction):
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("service_action", None)]
 
     @staticmethod
-    async def file_plan_change(dispatcher, tracker, customer, verified, plan: dict):
-        """The change to the plan picked, said on the ticket and in the reply by its name and fee."""
+    async def file_plan_change(dispatcher, tracker, customer, verified, plan: dict, words: str = ""):
+        """The change to the plan picked, said on the ticket and in the reply by its name and fee; the customer's
+        ``words`` naming it, if any, kept on the ticket as they said them."""
         said = plan_change_said(plan)
-        filed = await filed_already(tracker, customer, CHANGE_PLAN, said)
+        kept = words[:500] or said
+        filed = await filed_already(tracker, customer, CHANGE_PLAN, kept)
         ticket_id = filed or await open_ticket(
             tracker, customer, "service_change",
             ticket_summary("service_change", service=labels()["service_action"][CHANGE_PLAN], said=said),
-            verified=verified, details={"service_action": CHANGE_PLAN, "customer_said": said, "plan_code": plan["code"]})
+            verified=verified, details={"service_action": CHANGE_PLAN, "customer_said": kept, "plan_code": plan["code"]})
         dispatcher.utter_message(response="utter_plan_change_recorded", ticket_id=ticket_id, plan_name=plan["name"],
                                  monthly_fee=money(plan["monthly_fee_cents"]))
         return [SlotSet("last_ticket_id", ticket_id), SlotSet("service_action", None)]

@@ -13,7 +13,7 @@ from actions.backend import repository
 from bot.db.schema import customers
 from tests.action_tests.test_account_actions import proven
 from tests.action_tests.test_clarify_actions import said_instead, typed
-from tests.action_tests.trackers import entity, load_tracker
+from tests.action_tests.trackers import Chat, entity, load_tracker
 
 CHANGE_PLAN = [entity("service_action", "change_plan")]
 
@@ -212,3 +212,55 @@ async def test_on_the_phone_a_cheaper_plan_asked_for_is_filed_as_said(run_action
                            **{**proven(4), "verified_channel": "ivr"})
     tracker.events[-1]["input_channel"] = "ivr"
     assert (await run_action("action_manage_service", tracker)).responses == ["utter_service_change_recorded_as_said"]
+
+
+def ticket_of(turn) -> dict:
+    return repository().get_ticket(turn.message("utter_plan_change_recorded")["ticket_id"])
+
+
+async def test_a_change_naming_a_plan_is_filed_for_it_once_the_customer_is_proven(run_action, with_redis):
+    """Found in a live trial: the NLU read no service in "我想把套餐改成便宜点的300M宽带，手机…", the bot asked
+    "请问您要办理哪项业务？", and the change was filed with no plan and no words: a salesperson had to call to ask."""
+    chat = Chat(run_action)
+    text = "我想把套餐改成便宜点的300M宽带，手机13800000004"  # 刘芳, 千兆宽带 at 129
+    asked = await chat.says(text, "manage_service", "action_manage_service", confidence=0.81,
+                            entities=[entity("phone_number", "13800000004")])
+    assert "utter_ask_service_action" not in asked.responses, "the plan named is the service"
+    assert asked.slots["pending_request"] == "action_manage_service" and service_changes(4) == []
+
+    chat.tracker.slots.update(proven(4))  # the code given (action_identify_customer checks it, then goes on)
+    filed = await chat.says("123456", "inform", "action_manage_service")
+    assert filed.message("utter_plan_change_recorded")["plan_name"] == "300M宽带"
+    ticket = ticket_of(filed)
+    assert ticket["details"]["plan_code"] == "BB300" and "300M宽带" in ticket["summary"]
+    assert ticket["details"]["customer_said"].startswith("我想把套餐改成便宜点的300M宽带"), "the words kept"
+
+
+async def test_a_plan_named_after_the_plans_listed_is_a_change_to_it(run_action):
+    """Found in a live trial: "那换成300M宽带那个吧" after the plans on sale were listed was asked which service."""
+    chat = Chat(run_action, **proven(4))
+    await chat.says("你们有什么宽带套餐", "query_plan", "action_query_plan")
+    filed = await chat.says("那换成300M宽带那个吧", "manage_service", "action_manage_service", confidence=0.69)
+    assert filed.responses[-1] == "utter_plan_change_recorded"
+    assert ticket_of(filed)["details"]["plan_code"] == "BB300"
+
+
+async def test_a_plan_named_though_not_cheaper_is_filed_as_named(run_action):
+    """The customer chose it by name; the reply tells its fee (张伟 is on 300M宽带 at 79)."""
+    filed = await run_action("action_manage_service", asked(1, "我想换个便宜点的千兆宽带"))
+    assert filed.message("utter_plan_change_recorded")["monthly_fee"] == "129.00"
+
+
+async def test_their_own_plan_named_is_not_the_plan_changed_to(run_action):
+    """"我现在是千兆宽带" names the plan left: the cheaper plans are shown, nothing is filed."""
+    tracker = load_tracker("query_bill", text="我现在是千兆宽带，想换个便宜点的", intent="manage_service", **proven(4))
+    shown = await run_action("action_manage_service", tracker)
+    assert [b["title"] for b in shown.message("utter_cheaper_plans")["buttons"]] == ["300M宽带（79.00元/月）"]
+    assert service_changes(4) == []
+
+
+@pytest.mark.parametrize("text", ["我想办理业务", "宽带的套餐能换吗 300M还是千兆好"])
+async def test_a_service_change_naming_no_plan_or_two_is_asked_which_service(run_action, text):
+    turn = await run_action("action_manage_service", load_tracker("query_bill", text=text, intent="manage_service",
+                                                                  **proven(4)))
+    assert turn.responses == ["utter_ask_service_action"]
