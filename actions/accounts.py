@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import db, labels, names_any, parts_named, record, repository
@@ -13,6 +14,7 @@ from actions.identity import IdentifiedAction, db_error, request_text, verified_
 from actions.knowledge_answers import say_article
 from actions.misunderstanding import intent_of
 from actions.plan_end import ACTION as PLAN_END_ACTION
+from actions.plan_named import CHANGE_PLAN
 from bot.asked_outright import ACCOUNT_NUMBER, PLAN_END, asked_outright
 from bot.arrears import bill_status, owed_cents
 from bot.db.repository import Customer, DatabaseError
@@ -221,6 +223,9 @@ class ActionQueryPlan(IdentifiedAction):
         if chosen is not None:  # "300M宽带" to the cheaper plans, read as a plan question: that plan, as if tapped
             return chosen
         said = request_text(tracker)
+        if asks_for_a_cheaper_plan(said):  # "有没有便宜点的，我想换个": the cheaper plans to pick one (cheaper_plans.py)
+            return await continue_with("action_manage_service", dispatcher, tracker, domain,
+                                       [SlotSet("service_action", CHANGE_PLAN)])
         # How the allowance works ("没用完的流量能结转吗"): the editors' article, not the plans on sale
         if names_any(said, labels().get("plan_rules_words")) and await say_article(dispatcher, "plan_rules_article"):
             await record(tracker, "answer_given", topic="plan_rules")
@@ -255,6 +260,14 @@ class ActionQueryPlan(IdentifiedAction):
             )
         await record(tracker, "answer_given", topic="plan")
         return []
+
+
+def asks_for_a_cheaper_plan(said: str) -> bool:
+    """Whether a plan question asks to change (``plan_change_words``) to a cheaper plan (``cheaper_plan_words``):
+    a plan change then. Found in a trial: "套餐太贵了，有没有便宜点的，我想换个", read as a plan question, got every
+    plan on sale, dearer ones too, and nothing to pick."""
+    words = labels()
+    return names_any(said, words.get("plan_change_words")) and names_any(said, words.get("cheaper_plan_words"))
 
 
 def plans_asked_about(plans: list[dict], question: str, words: dict[str, list[str]], earlier: str = "") -> list[dict]:

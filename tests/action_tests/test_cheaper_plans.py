@@ -264,3 +264,31 @@ async def test_a_service_change_naming_no_plan_or_two_is_asked_which_service(run
     turn = await run_action("action_manage_service", load_tracker("query_bill", text=text, intent="manage_service",
                                                                   **proven(4)))
     assert turn.responses == ["utter_ask_service_action"]
+
+
+async def test_a_plan_question_asking_to_change_to_a_cheaper_plan_is_shown_the_cheaper_plans(run_action):
+    """Found in a live trial: read as a plan question (query_plan 0.74), it got every plan on sale, dearer ones too,
+    with nothing to pick and no question."""
+    chat = Chat(run_action, **proven(4))  # 刘芳, 千兆宽带 at 129
+    shown = await chat.says("套餐太贵了，有没有便宜点的，我想换个", "query_plan", "action_query_plan", confidence=0.74)
+    assert "utter_plan_list" not in shown.responses
+    assert [b["title"] for b in shown.message("utter_cheaper_plans")["buttons"]] == ["300M宽带（79.00元/月）"]
+    assert service_changes(4) == []
+
+
+async def test_a_plan_question_asking_to_change_to_a_cheaper_plan_asks_who_first(run_action):
+    """As "我想换个便宜点的套餐" does: the cheaper plans are the customer's, once they proved who they are."""
+    chat = Chat(run_action)
+    asked = await chat.says("套餐太贵了，有没有便宜点的，我想换个", "query_plan", "action_query_plan")
+    assert asked.responses[-1] == "utter_ask_identity" and "utter_plan_list" not in asked.responses
+    assert (asked.slots["pending_request"], asked.slots["service_action"]) == ("action_manage_service", "change_plan")
+    chat.tracker.slots.update(proven(4))
+    shown = await chat.says("123456", "inform", "action_manage_service")
+    assert [b["title"] for b in shown.message("utter_cheaper_plans")["buttons"]] == ["300M宽带（79.00元/月）"]
+
+
+@pytest.mark.parametrize("text", ["有没有便宜点的套餐", "我想换个套餐，都有哪些"])
+async def test_a_plan_question_not_asking_both_to_change_and_for_cheaper_gets_the_plans_on_sale(run_action, text):
+    turn = await run_action("action_query_plan", load_tracker("query_bill", text=text, intent="query_plan",
+                                                             **proven(4)))
+    assert turn.responses[0] == "utter_plan_list"
