@@ -16,7 +16,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActionExecuted, UserUttered, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import button_said, channel_of, labels, last_said, latest_text
+from actions.backend import button_said, channel_of, labels, latest_text
 from actions.plan_named import PLAN_QUESTIONS, named_plan_button
 from actions.visit_time import NUMERAL, numeral
 
@@ -58,20 +58,29 @@ def ask_which_intent(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool
     return True
 
 
-def shown_buttons(tracker: Tracker) -> list[dict[str, Any]]:
-    """The payload buttons of the bot's messages since the customer's previous message, in the order shown."""
+NOT_UNDERSTOOD = "utter_default"  # the fallback's "抱歉，我没太明白您的意思…"
+
+
+def open_question(tracker: Tracker) -> tuple[str | None, list[dict[str, Any]]]:
+    """The question the customer's latest message answers, and its payload buttons in the order shown: the bot's
+    last reply before it; or, when that only said it did not understand (``NOT_UNDERSTOOD``), the reply before
+    that, and so on. Found in a trial: a reply to the cheaper plans that was not understood closed them, and the
+    plan's exact name typed next got a second "没太明白". The question stays open until the bot says anything
+    else (the customer moved on); only a misunderstanding is looked through, as the customer is still answering."""
     events = tracker.events
     latest_user = next((i for i in range(len(events) - 1, -1, -1) if events[i].get("event") == "user"), None)
-    if latest_user is None:
-        return []
-    buttons: list[dict[str, Any]] = []
-    for event in reversed(events[:latest_user]):
-        if event.get("event") == "user":
-            break
+    said: list[dict[str, Any]] = []  # the bot's messages of the reply being read, oldest first
+    for event in reversed(events[:latest_user or 0]):
         if event.get("event") == "bot":
-            shown = [b for b in (event.get("data") or {}).get("buttons") or [] if b.get("payload")]
-            buttons[:0] = shown
-    return buttons
+            said.insert(0, event)
+        elif event.get("event") == "user":
+            if not said or any((e.get("metadata") or {}).get("utter_action") != NOT_UNDERSTOOD for e in said):
+                break
+            said = []  # only "没太明白": the customer is still answering the question before it
+    if not said:
+        return None, []
+    buttons = [b for event in said for b in (event.get("data") or {}).get("buttons") or [] if b.get("payload")]
+    return (said[-1].get("metadata") or {}).get("utter_action"), buttons
 
 
 # The questions whose buttons a typed number picks: "A or B?", and the plans cheaper than the customer's
@@ -83,11 +92,11 @@ NUMBERED_QUESTIONS = frozenset({ASK_WHICH, *PLAN_QUESTIONS})
 def typed_option(tracker: Tracker) -> dict[str, Any] | None:
     """The button of a ``NUMBERED_QUESTIONS`` question whose number the customer typed instead of tapping it,
     else None."""
-    if last_said(tracker) not in NUMBERED_QUESTIONS:
+    question, buttons = open_question(tracker)
+    if question not in NUMBERED_QUESTIONS:
         return None
     found = OPTION_NUMBER.fullmatch(latest_text(tracker).strip())
     number = numeral((found.group(1) or found.group(2)).translate(FULL_WIDTH)) if found else None
-    buttons = shown_buttons(tracker)
     return buttons[number - 1] if number and 0 < number <= len(buttons) else None
 
 
@@ -95,7 +104,7 @@ async def take_typed_option(tracker: Tracker) -> list[dict[str, Any]] | None:
     """Events that take the typed number (or a plan's name, ``named_plan_button``) back and say the option's
     payload in its place, as a tap would have (the policies then answer that intent); None when the message
     was no option's number or name."""
-    button = typed_option(tracker) or await named_plan_button(tracker, shown_buttons(tracker))
+    button = typed_option(tracker) or await named_plan_button(tracker, *open_question(tracker))
     said_by_it = button_said(button["payload"]) if button else None
     if said_by_it is None:
         return None

@@ -16,7 +16,7 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
-from actions.backend import button_said, db, labels, last_said, latest_text, repository
+from actions.backend import button_said, db, labels, latest_text, repository
 from bot.db.repository import DatabaseError
 from bot.ivr.matching import normalise
 
@@ -74,10 +74,12 @@ def button_plan_code(button: dict[str, Any]) -> str | None:
     return said[1].get(PLAN_CODE) if said else None
 
 
-async def named_plan_button(tracker: Tracker, buttons: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The button of the one plan shown that the customer's reply to the cheaper plans names, else None (also
-    when the catalogue cannot be read: the reply is then answered as before)."""
-    if last_said(tracker) not in PLAN_QUESTIONS or latest_text(tracker).startswith("/"):
+async def named_plan_button(tracker: Tracker, question: str | None,
+                            buttons: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The button of the one plan shown that the customer's reply to the cheaper plans (``question``, still open
+    after a reply not understood: actions/clarify.py ``open_question``) names, else None (also when the catalogue
+    cannot be read: the reply is then answered as before)."""
+    if question not in PLAN_QUESTIONS or latest_text(tracker).startswith("/"):
         return None  # a button tapped ('/manage_service{..."plan_code": "BB300"}') is the pick itself
     by_code = {code: button for button in buttons if (code := button_plan_code(button))}
     if not by_code:

@@ -292,3 +292,40 @@ async def test_a_plan_question_not_asking_both_to_change_and_for_cheaper_gets_th
     turn = await run_action("action_query_plan", load_tracker("query_bill", text=text, intent="query_plan",
                                                              **proven(4)))
     assert turn.responses[0] == "utter_plan_list"
+
+
+def answered(tracker, action: str, turn):
+    """The tracker after ``turn``'s replies, as Rasa keeps them."""
+    tracker.events.append({"event": "action", "name": action})
+    tracker.events += [{"event": "bot", "text": "…", "metadata": {"utter_action": m.get("response")}}
+                       for m in turn.messages]
+    return tracker
+
+
+async def test_the_plans_stay_open_across_a_reply_not_understood(run_action):
+    """Found in a live trial: after one reply to the cheaper plans got "抱歉，我没太明白您的意思…", the plan's exact name
+    typed next got it again: the name was read only while the plans were the bot's last words."""
+    tracker, offer = await offered_to(run_action, 2)
+    missed = await run_action("action_fallback", typed(tracker, "嗯让我想想哪个划算", "nlu_fallback", 0.3))
+    assert missed.responses == ["utter_default"]
+    tracker = answered(tracker, "action_fallback", missed)
+    picked_now = await run_action("action_fallback", typed(tracker, "千兆宽带", "nlu_fallback", 0.4))
+    assert said_instead(picked_now) == (payload_of(offer, "千兆宽带"), "manage_service", "socketio")
+
+
+async def test_a_number_typed_after_a_reply_not_understood_still_picks(run_action):
+    tracker, offer = await offered_to(run_action, 2)
+    tracker = answered(tracker, "action_fallback",
+                       await run_action("action_fallback", typed(tracker, "嗯让我想想哪个划算", "nlu_fallback", 0.3)))
+    turn = await run_action("action_identify_customer", typed(tracker, "2", "inform", 0.6))
+    assert said_instead(turn) == (offer["buttons"][1]["payload"], "manage_service", "socketio")
+
+
+async def test_the_plans_close_once_the_customer_moves_on(run_action):
+    """A reply the bot understood (the bill asked about) closes them: a name typed later is no pick."""
+    tracker, _ = await offered_to(run_action, 2)
+    typed(tracker, "查一下话费", "query_bill", 0.95)
+    tracker.slots.update(proven(2))
+    tracker = answered(tracker, "action_query_bill", await run_action("action_query_bill", tracker))
+    turn = await run_action("action_fallback", typed(tracker, "千兆宽带", "nlu_fallback", 0.4))
+    assert not [e for e in turn.events if e.get("event") == "rewind"], "no plan picked"
