@@ -61,7 +61,7 @@ def ask_which_intent(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool
 NOT_UNDERSTOOD = "utter_default"  # the fallback's "抱歉，我没太明白您的意思…"
 
 
-def open_question(tracker: Tracker) -> tuple[str | None, list[dict[str, Any]]]:
+def question_replied_to(tracker: Tracker) -> tuple[str | None, list[dict[str, Any]]]:
     """The question the customer's latest message answers, and its payload buttons in the order shown: the bot's
     last reply before it; or, when that only said it did not understand (``NOT_UNDERSTOOD``), the reply before
     that, and so on. Found in a trial: a reply to the cheaper plans that was not understood closed them, and the
@@ -92,7 +92,7 @@ NUMBERED_QUESTIONS = frozenset({ASK_WHICH, *PLAN_QUESTIONS})
 def typed_option(tracker: Tracker) -> dict[str, Any] | None:
     """The button of a ``NUMBERED_QUESTIONS`` question whose number the customer typed instead of tapping it,
     else None."""
-    question, buttons = open_question(tracker)
+    question, buttons = question_replied_to(tracker)
     if question not in NUMBERED_QUESTIONS:
         return None
     found = OPTION_NUMBER.fullmatch(latest_text(tracker).strip())
@@ -104,7 +104,7 @@ async def take_typed_option(tracker: Tracker) -> list[dict[str, Any]] | None:
     """Events that take the typed number (or a plan's name, ``named_plan_button``) back and say the option's
     payload in its place, as a tap would have (the policies then answer that intent); None when the message
     was no option's number or name."""
-    button = typed_option(tracker) or await named_plan_button(tracker, *open_question(tracker))
+    button = typed_option(tracker) or await named_plan_button(tracker, *question_replied_to(tracker))
     said_by_it = button_said(button["payload"]) if button else None
     if said_by_it is None:
         return None

@@ -77,7 +77,7 @@ def button_plan_code(button: dict[str, Any]) -> str | None:
 async def named_plan_button(tracker: Tracker, question: str | None,
                             buttons: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The button of the one plan shown that the customer's reply to the cheaper plans (``question``, still open
-    after a reply not understood: actions/clarify.py ``open_question``) names, else None (also when the catalogue
+    after a reply not understood: actions/clarify.py ``question_replied_to``) names, else None (also when the catalogue
     cannot be read: the reply is then answered as before)."""
     if question not in PLAN_QUESTIONS or latest_text(tracker).startswith("/"):
         return None  # a button tapped ('/manage_service{..."plan_code": "BB300"}') is the pick itself
