@@ -27,9 +27,11 @@ LETTERS_AND_DIGITS = re.compile(r"[a-z0-9]{2,}")
 CHINESE = re.compile(r"[\u4e00-\u9fff]{2,}")
 
 
-def name_parts(name: str, generic_words: list[str] | None) -> set[str]:
-    """The parts of a (normalised) name that may name it: its letters-and-digits runs, and every two or more
-    adjacent characters of its Chinese runs not made only of ``generic_words``."""
+def name_parts(name: str, generic_words: list[str] | None, chinese_parts: bool = True) -> set[str]:
+    """The parts of a (normalised) name that may name it: its letters-and-digits runs, and (``chinese_parts``)
+    every two or more adjacent characters of its Chinese runs not made only of ``generic_words``."""
+    if not chinese_parts:
+        return set(LETTERS_AND_DIGITS.findall(name))
     generic = sorted(filter(None, map(normalise, generic_words or ())), key=len, reverse=True)
     only_generic = re.compile("(?:" + "|".join(map(re.escape, generic)) + ")+") if generic else None
     chinese = {run[start:end] for run in CHINESE.findall(name)
@@ -38,12 +40,13 @@ def name_parts(name: str, generic_words: list[str] | None) -> set[str]:
             *(part for part in chinese if not (only_generic and only_generic.fullmatch(part)))}
 
 
-def plan_phrases(plan: dict, on_sale: list[dict], generic_words: list[str] | None) -> list[str]:
+def plan_phrases(plan: dict, on_sale: list[dict], generic_words: list[str] | None,
+                 chinese_parts: bool = True) -> list[str]:
     """What names ``plan`` (normalised): its full name, its code, and the parts of its name (``name_parts``:
     "300M", "千兆") that no other plan on sale has in its name."""
     name = normalise(plan["name"])
     others = [normalise(other["name"]) for other in on_sale if other["code"] != plan["code"]]
-    own = [part for part in name_parts(name, generic_words) if not any(part in other for other in others)]
+    own = [part for part in name_parts(name, generic_words, chinese_parts) if not any(part in other for other in others)]
     return list(dict.fromkeys(phrase for phrase in (name, normalise(plan["code"]), *own) if phrase))
 
 
@@ -61,11 +64,18 @@ def plans_named(text: str, shown: list[dict], on_sale: list[dict], fillers: list
 
 
 def plan_in_words(text: str, on_sale: list[dict], generic_words: list[str] | None) -> dict | None:
-    """The one plan on sale that ``text`` names anywhere in it, by ``plan_phrases`` ("我想把套餐改成便宜点的
-    300M宽带"); None when it names none or two ("把千兆宽带换成300M宽带": which is the new one is not read)."""
+    """The one plan on sale that ``text`` names anywhere in it ("我想把套餐改成便宜点的300M宽带"): by its full name,
+    code or letters and digits only. A Chinese part of a name is an ordinary word in a request's own words (基本 in
+    "我基本上不看电视了" filed a change to 数字电视基本包, found in review); it picks a plan only in a reply to the plans
+    shown (``plans_named``). None when it names none, or another plan too, in any way ("把千兆宽带换成300M宽带",
+    "300M还是千兆好": which is the new one is not read)."""
     said = normalise(text)
-    named = [plan for plan in on_sale if any(phrase in said for phrase in plan_phrases(plan, on_sale, generic_words))]
-    return named[0] if len(named) == 1 else None
+
+    def named(chinese_parts: bool) -> list[dict]:
+        return [plan for plan in on_sale
+                if any(phrase in said for phrase in plan_phrases(plan, on_sale, generic_words, chinese_parts))]
+    strictly, loosely = named(chinese_parts=False), named(chinese_parts=True)
+    return strictly[0] if len(strictly) == 1 and loosely == strictly else None
 
 
 def button_plan_code(button: dict[str, Any]) -> str | None:

@@ -259,6 +259,18 @@ async def test_their_own_plan_named_is_not_the_plan_changed_to(run_action):
     assert service_changes(4) == []
 
 
+async def test_a_word_of_a_plans_name_said_in_passing_names_no_plan(run_action):
+    """Found in review: 基本 (of 数字电视基本包) in "我基本上不看电视了" filed a change to that TV package. In a request's
+    own words a plan is named by its full name, its code or its letters and digits only; a Chinese part of a name
+    picks a plan in a reply to the plans shown, where it can mean nothing else."""
+    tracker = load_tracker("query_bill", text="我基本上不看电视了，想换个便宜点的套餐", intent="manage_service",
+                           entities=[entity("service_action", "change_plan")], **proven(4))
+    shown = await run_action("action_manage_service", tracker)
+    assert shown.responses == ["utter_cheaper_plans"], shown.responses
+    assert [b["title"] for b in shown.message("utter_cheaper_plans")["buttons"]] == ["300M宽带（79.00元/月）"]
+    assert service_changes(4) == []
+
+
 @pytest.mark.parametrize("text", ["我想办理业务", "宽带的套餐能换吗 300M还是千兆好"])
 async def test_a_service_change_naming_no_plan_or_two_is_asked_which_service(run_action, text):
     turn = await run_action("action_manage_service", load_tracker("query_bill", text=text, intent="manage_service",
