@@ -96,6 +96,7 @@ class ActionQueryBill(IdentifiedAction):
 
 
 BILL_TOPICS = ("bills", "balance", "arrears", "data", "minutes")
+USAGE = frozenset({"data", "minutes"})  # what was used this month, not what was billed
 # The replies of a bill answer: words the NLU cannot place right after one may follow it up ("上个月呢",
 # actions/escalation.py). Looked up only (``said in BILL_ANSWERS``), so `kefu validate` still knows who sends each.
 BILL_ANSWERS = frozenset({
@@ -111,14 +112,18 @@ PREVIOUS = "previous"
 
 def bill_topics(question: str, words: dict[str, list[str]], whole: list[str] | None = None) -> set[str]:
     """What a bill question is about, by the editors' words (``bill_question`` in content/labels.yml);
-    all of it when it names none, or names the whole bill (``whole``: 话费) besides a part's words. "还剩多少流量"
+    all of it when it names none, or names the whole bill (``whole``: 话费) beside the usage only. "还剩多少流量"
     got the balance, every bill and the arrears too, and the data left came last (found by a tester);
-    "查下话费，顺便看看这个月流量用了多少" got the data only (found in a live trial)."""
+    "查下话费，顺便看看这个月流量用了多少" got the data only (found in a live trial). 话费 in a question about the
+    money ("上个月的话费", "话费余额", "为什么话费这么贵") is that question's word, not the whole bill beside it."""
     named = bill_topics_named(question, words)
+    if not named:
+        return set(BILL_TOPICS)
     rest = question
     for word in sorted((w for part in words.values() for w in part or ()), key=len, reverse=True):
         rest = rest.replace(word, " ")  # "话费还剩多少": the balance's words, not the whole bill
-    return named | set(BILL_TOPICS) if not named or any(word in rest for word in whole or ()) else named
+    beside_usage = named <= USAGE and any(word in rest for word in whole or ())
+    return named | set(BILL_TOPICS) if beside_usage else named
 
 
 def bill_topics_named(question: str, words: dict[str, list[str]]) -> set[str]:
