@@ -555,6 +555,23 @@ async def test_a_guide_not_watched_or_ours_is_no_guide_tried_before(run_action):
     assert sent_entries(ours) == [catalogue().get("tv_general_reset").title]
 
 
+async def test_a_symptom_said_with_video_or_instructions_words_is_no_guide_tried(run_action):
+    """Found in review: "宽带很慢，视频看了一会儿就卡住" (fault_broadband 0.98) got the details question, the slow
+    line's guide counted as tried, where the same sentence without 视频看了 got that guide. Words that describe the
+    fault (watching a video, a button, how it was installed) are not ``tried_words``: the guide that fits is sent."""
+    slow = catalogue().get("bb_slow")
+    for text in ("宽带很慢，视频看了一会儿就卡住", "宽带很慢，就卡住"):
+        chat = Chat(run_action)
+        turn = await chat.says(text, "fault_broadband", "action_triage_fault")
+        assert sent_entries(turn) == [slow.title], (text, turn.responses)
+        assert turn.slots["selfhelp_sent"] == ["bb_slow"]
+    for text in ("电视看视频看了几分钟就卡", "手机视频看了没两分钟就断网", "按说明书装的，一直没信号",
+                 "按步骤装的机顶盒，电视没信号", "网络电视按视频键没反应"):
+        assert not catalogue().says_tried(text), text
+    assert catalogue().says_tried("我家电视没信号了 看了视频也没用")
+    assert catalogue().says_tried("电视没信号 提示E102 照着视频弄了还是不行")
+
+
 async def test_after_another_guide_already_restarted_skips_the_restart_that_would_come_next(run_action):
     """The slow line's guide did not help, and the customer says they restarted too: the restart that follows it
     (``next``) is not sent. A plain 没解决 still gets it."""
