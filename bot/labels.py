@@ -16,6 +16,7 @@ from string import Formatter
 import yaml
 
 from bot.contacts.rules import wide_placeholder
+from bot.denial import NOT_ASKED_BEFORE, said_not_denied
 from bot.yaml_load import safe_load
 
 # The summary lines every ticket writer needs, with the values each may use.
@@ -251,9 +252,11 @@ def asks_how(text: str) -> bool:
 
 def asks_for_a_person(text: str) -> bool:
     """Whether ``text`` asks for a person (``person_asked_words``), letters in any case; not by a word inside one
-    that declines a person (``person_declined_words``: 转人工 in 不用转人工)."""
-    words = labels()
-    return names_any(text.lower(), [word.lower() for word in words.get("person_asked_words") or ()],
+    that declines a person (``person_declined_words``: 转人工 in 不用转人工), nor by one said right after a denial
+    (不想转人工, 先不转人工, 别找人工了: found in review, they queued a customer who had just said no to a person)."""
+    words, lowered = labels(), text.lower()
+    asked = [word.lower() for word in words.get("person_asked_words") or ()]
+    return names_any(lowered, [word for word in asked if said_not_denied(lowered, word, NOT_ASKED_BEFORE)],
                      whole=[word.lower() for word in words.get("person_declined_words") or ()])
 
 

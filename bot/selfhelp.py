@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.denial import said_not_denied
 from bot.yaml_load import safe_load
 
 log = logging.getLogger(__name__)
@@ -21,19 +22,6 @@ HELP_PAGES = "/help/"  # Kefu's own page per entry (bot/channels/help_page.py)
 LIST_FIELDS = ("steps", "symptoms", "broad_symptoms", "done_words", "fault_codes")
 SYMPTOM_POINTS = 2  # each of an entry's own symptoms said
 BROAD_POINTS = 1  # its broad symptoms said, however many: less than one symptom of another entry
-
-
-NOT_DONE_BEFORE = ("没", "不", "要不要")  # in the few characters before a done word: not done
-
-
-def _said_not_denied(text: str, word: str) -> bool:
-    """Whether ``word`` is in ``text`` at least once without a denial just before it."""
-    at = text.find(word)
-    while at >= 0:
-        if not any(denial in text[max(0, at - 3):at] for denial in NOT_DONE_BEFORE):
-            return True
-        at = text.find(word, at + 1)
-    return False
 
 
 class CatalogueError(ValueError):
@@ -115,13 +103,13 @@ class Catalogue:
         other way round ("还没重启过", "要不要重启了试试": found in review, they skipped the restart)."""
         plain = self._plain(text).lower()
         return {e.id for e in self.for_fault(fault_type)
-                if any(_said_not_denied(plain, self._plain(word).lower()) for word in e.done_words if word)}
+                if any(said_not_denied(plain, self._plain(word).lower()) for word in e.done_words if word)}
 
     def says_tried(self, text: str) -> bool:
         """Whether ``text`` says a guide was gone through already (``tried_words``), not the other way round
         ("还没看视频", "没按视频做")."""
         plain = self._plain(text).lower()
-        return any(_said_not_denied(plain, self._plain(word).lower()) for word in self.tried_words)
+        return any(said_not_denied(plain, self._plain(word).lower()) for word in self.tried_words)
 
     def get(self, entry_id: str) -> SelfHelpEntry | None:
         return self.entries.get(entry_id)

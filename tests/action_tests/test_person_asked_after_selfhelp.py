@@ -6,8 +6,11 @@ Found in a live trial: "还是没用，给我转人工吧" after the mosaic guid
 """
 from __future__ import annotations
 
+import pytest
+
 from actions.backend import repository
 from bot.handoff.queue import HandoffQueue
+from bot.labels import asks_for_a_person
 from tests.action_tests.trackers import Chat
 
 QUEUED = {"utter_queued", "utter_queue_nobody_available"}
@@ -62,3 +65,41 @@ async def test_asking_for_the_person_offered_in_words_read_as_a_no_queues_them(r
         turn = await chat.says(text, intent, action, confidence=0.45)
         assert QUEUED & set(turn.responses), (text, turn.responses)
         assert "utter_fault_ticket_created" not in turn.responses and "utter_ask_identity" not in turn.responses
+
+
+async def test_a_person_declined_in_other_words_gets_the_next_guide(run_action, with_redis):
+    """Found in review: "还是没用，先不转人工，还有别的办法吗" (deny 0.89) after the mosaic guide queued the customer
+    (utter_queue_nobody_available): 转人工 counted though said right after 不. A person word after a denial asks
+    for no one: the next guide, as for any no."""
+    chat = Chat(run_action)
+    await mosaic_guide_sent(chat)
+    turn = await chat.says("还是没用，先不转人工，还有别的办法吗", "deny", "action_handle_deny", confidence=0.89)
+    assert "utter_selfhelp_next" in turn.responses and not QUEUED & set(turn.responses), turn.responses
+    assert await HandoffQueue(with_redis).entry(chat.tracker.sender_id) is None
+
+
+async def test_declining_the_person_offered_in_other_words_files_the_repair(run_action, with_redis):
+    """Found in review: to "需要为您转接人工客服吗？", "不想转人工，直接派师傅上门吧" (a no) queued the customer
+    instead of filing the repair they asked for."""
+    chat = Chat(run_action)
+    await mosaic_guide_sent(chat)
+    offered = await chat.says("没解决", "deny", "action_handle_deny")
+    offered = await chat.says("没解决", "deny", "action_handle_deny") if chat.tracker.get_slot(
+        "awaiting") != "offer_human" else offered
+    assert chat.tracker.get_slot("awaiting") == "offer_human", offered.responses
+    turn = await chat.says("不想转人工，直接派师傅上门吧", "deny", "action_handle_deny")
+    assert not QUEUED & set(turn.responses), turn.responses
+    assert "utter_ack_repair" in turn.responses, turn.responses
+    assert await HandoffQueue(with_redis).entry(chat.tracker.sender_id) is None
+
+
+@pytest.mark.parametrize("text", ["不想转人工", "不想找人工", "别找人工了", "先不转人工", "不必转人工", "无需转人工",
+                                  "不找人工", "算了不转人工了", "刚才人工客服说要重启"])
+def test_a_person_declined_or_only_mentioned_is_not_asked_for(text):
+    assert not asks_for_a_person(text)
+
+
+@pytest.mark.parametrize("text", ["还是没用，给我转人工吧", "还是不行，找人工客服", "还是不行找人工", "为什么不转人工",
+                                  "我不要机器人 转人工", "我要人工客服"])
+def test_a_person_asked_for_still_is(text):
+    assert asks_for_a_person(text)
