@@ -7,14 +7,16 @@ which repair it is. Someone who only gave a number hears one reply whether the r
 already open, so typing another person's number tells nothing about their repairs (README,
 "Security"); the ticket goes by SMS to the registered number, unless its owner opted out of our texts (the
 ticket's history then says so). A verified customer already known at triage (caller ID, a bound WeChat account)
-skips the self-help video for a fault a technician is already on.
+skips the self-help video for a fault a technician is already on. A repair this very conversation filed (or
+joined) is told again, proven or not, when the customer asks for it once more ("嗯 报修吧", the fault tapped
+again): whoever is typing heard of it already, so it tells them nothing new (``repair_told_here``).
 """
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
@@ -22,7 +24,7 @@ from redis.exceptions import RedisError
 from actions.backend import channel_of, db, record, repository
 from actions.identity import customer_words, establish, identified, named_by_account, typed_number
 from actions.kept_requests import FILING
-from bot.db.repository import MOST_URGENT, Customer, DatabaseError
+from bot.db.repository import MOST_URGENT, OPEN_TICKET_STATUSES, Customer, DatabaseError
 from bot.handoff.masking import mask_phone
 from bot.notify import NotifyError, OutboxNotifier, Withheld
 from bot.repair_faults import repairs
@@ -134,15 +136,96 @@ async def first_chase_sms_this_hour(ticket_id: str) -> bool:
 
 async def chase_if_known(dispatcher: CollectingDispatcher, tracker: Tracker,
                          fault_type: str, reply: str | None = CHASED) -> list[dict[str, Any]] | None:
-    """At triage: when this turn already proves who the customer is (caller ID, a bound WeChat
-    account, a code passed earlier) and their repair of this fault is open, join it. Never asks
-    anyone; a database that cannot answer leaves triage as it was.
+    """At triage: the repair of this fault this conversation filed already is told again (``repair_told_here``;
+    found trying the chat: "嗯 报修吧" then the fault tapped, from someone who had typed an account number, got the
+    fault's triage and self-help again). Otherwise, when this turn already proves who the customer is (caller ID, a
+    bound WeChat account, a code passed earlier) and their repair of this fault is open, join it. Never asks
+    anyone; a database that cannot answer leaves triage as it was. ``reply`` None: the caller tells the repair
+    (its id), with more; then only for a proven customer.
     """
     try:
         who = await establish(tracker)
-        if who.customer is None or not who.verified:
+        proven = who.customer is not None and who.verified
+        told = await repair_told_here(dispatcher, tracker, who.customer, fault_type, proven, reply) \
+            if proven or reply else None
+        if told is not None:
+            return (who.events + identified(who.customer, who.verified) if proven else []) + told
+        if not proven:
             return None
         chased = await chase_repair(dispatcher, tracker, who.customer, fault_type, verified=True, reply=reply)
     except DatabaseError:
         return None
     return None if chased is None else who.events + identified(who.customer, who.verified) + chased
+
+
+FILED_HERE = "utter_repair_filed_already"
+FILED_HERE_UNPROVEN = "utter_repair_filed_already_unproven"
+# The replies that tell a repair filed or joined (actions/tickets.py), and the two above.
+REPAIR_TOLD = frozenset({"utter_fault_ticket_created", CHASED, "utter_fault_report_taken",
+                         "utter_fault_report_taken_registered_phone", "utter_repair_open_then_repair", FILED_HERE,
+                         FILED_HERE_UNPROVEN})
+
+
+def repair_told_this_session(tracker: Tracker) -> bool:
+    """Whether a repair was told in this session: a conversation's id lasts (a WeChat account's, a phone
+    number's), and the same fault reported the next day is a chase, which ``chase_repair`` notes on the repair
+    and makes more urgent, not the same request asked for twice."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "session_started":
+            return False
+        if event.get("event") == "bot" and (event.get("metadata") or {}).get("utter_action") in REPAIR_TOLD:
+            return True
+    return False
+
+
+async def filed_here(tracker: Tracker, customer: Customer | None, fault_type: str | None) -> dict | None:
+    """The open repair of ``fault_type`` on ``customer``'s account that this conversation filed, or joined and was
+    told of (``last_ticket_id``), in this session (``repair_told_this_session``); None when there is none, or the conversation is about someone else now (a number
+    of another customer typed). Raises DatabaseError."""
+    if not fault_type or customer is None or not repair_told_this_session(tracker):
+        return None
+    tickets = await db(repository().tickets_for, None, open_only=True, conversation_id=tracker.sender_id)
+    told = tracker.get_slot("last_ticket_id")
+    if told and told not in {ticket["ticket_id"] for ticket in tickets}:
+        ticket = await db(repository().get_ticket, told)
+        tickets = [ticket] if ticket is not None and ticket["status"] in OPEN_TICKET_STATUSES else []
+    return next((ticket for ticket in tickets if repairs(ticket, fault_type) and ticket["customer_id"] == customer.id),
+                None)
+
+
+async def repair_told_here(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer | None,
+                           fault_type: str | None, proven: bool, reply: str | None = CHASED) -> list[dict[str, Any]] | None:
+    """The repair of ``fault_type`` this conversation filed already (``filed_here``), asked for again: said to be
+    registered, its id to a ``proven`` customer only (someone who only typed a number was not told it: the reply
+    to a new repair and a joined one is the same), and the visit offered again. Neither noted on the ticket nor
+    made more urgent: it is the same request, not a chase. None when there is none. ``reply`` None: nothing
+    said (the caller tells it). Raises DatabaseError."""
+    repair = await filed_here(tracker, customer, fault_type)
+    if repair is None:
+        return None
+    if reply and proven:
+        dispatcher.utter_message(response=FILED_HERE, ticket_id=repair["ticket_id"])
+    elif reply:
+        dispatcher.utter_message(response=FILED_HERE_UNPROVEN)
+    return [SlotSet("last_ticket_id", repair["ticket_id"]), SlotSet("awaiting", None)]
+
+
+class ActionAskWhichFault(Action):
+    """"我要报修" without saying what is broken: which fault, unless the fault talked about has its repair filed in
+    this conversation already ("嗯 报修吧" to "需要预约上门时间或转人工客服吗？"): that repair is told again, never a
+    second triage (found trying the chat: it asked which fault, and the fault tapped got its self-help again)."""
+
+    def name(self) -> str:
+        return "action_ask_which_fault"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        try:
+            who = await establish(tracker)
+            told = await repair_told_here(dispatcher, tracker, who.customer, tracker.get_slot("fault_type"),
+                                          who.customer is not None and who.verified)
+        except DatabaseError:
+            told = None
+        if told is not None:
+            return told
+        dispatcher.utter_message(response="utter_ask_which_fault")
+        return []

@@ -130,13 +130,16 @@ def guide_said_tried(tracker: Tracker, fault_type: str) -> set[str]:
 
 
 def mark_said_done(tracker: Tracker, fault_type: str | None) -> tuple[set[str], set[str], list[dict[str, Any]]]:
-    """(sent, done, events): the entries sent so far, those the latest message says were done already and were
-    not sent (``said_done``; none without a fault), and the events adding ``done`` to ``selfhelp_sent``, applied
-    to ``tracker`` ("重起了也不行": the restart is not sent next, and the repair names it as tried). Triage and
-    the answer to "did it fix it?" both read them."""
+    """(sent, done, events): the entries tried so far, those the latest message says were done already and were
+    not sent (``said_done``; none without a fault), and the events adding ``done`` to ``selfhelp_sent`` and to
+    ``selfhelp_said_done``, applied to ``tracker`` ("重起了也不行": the restart is not sent next, and the repair names
+    it as done by the customer, not as sent: found in a live trial, the ticket said the bot had sent it). Triage
+    and the answer to "did it fix it?" both read them."""
     sent = set(tracker.get_slot("selfhelp_sent") or [])
     done = said_done(tracker, fault_type) - sent if fault_type else set()
-    marked = apply_slots(tracker, [SlotSet("selfhelp_sent", sorted(sent | done))]) if done else []
+    earlier = set(tracker.get_slot("selfhelp_said_done") or [])
+    marked = apply_slots(tracker, [SlotSet("selfhelp_sent", sorted(sent | done)),
+                                   SlotSet("selfhelp_said_done", sorted(earlier | done))]) if done else []
     return sent, done, marked
 
 

@@ -71,19 +71,35 @@ def repair_selfhelp(tracker: Tracker) -> list[SelfHelpEntry]:
     return [entry for fault in faults for entry in sent if entry.fault_type == fault]
 
 
+def said_done_here(tracker: Tracker) -> set[str]:
+    """The self-help entries the customer said they had done themselves, never sent (``selfhelp_said_done``)."""
+    return set(tracker.get_slot("selfhelp_said_done") or [])
+
+
 def fault_summary(tracker: Tracker) -> str:
     """The repair ticket's line: the fault (with those named with it that self-help did not fix either,
     ``faults_unfixed``), its code and the self-help already tried (``repair_selfhelp``), by name: under each
-    fault's name when there are several, as the agent's summary lists it. A fault the customer says keeps coming
-    back (``files_a_repeat``) has the editors' ``fault_repeat`` line, so the desk and the ledger show it."""
+    fault's name when there are several, as the agent's summary lists it. What the assistant sent is the line's
+    ``{selfhelp}``; steps the customer said they had done themselves are the editors' ``said_done`` words, in
+    ``{said_done}`` (added at the end when the line has none, so the technician always reads them): found in a
+    live trial, "光猫路由器都重启过了" filed a ticket saying the restart guide had been sent. A fault the customer
+    says keeps coming back (``files_a_repeat``) has the editors' ``fault_repeat`` line, so the desk and the ledger
+    show it."""
     words = load_rules().summary_words
     none = words.get("none", "")
     separator = words.get("list_separator", ", ")
-    named = fault_names(repair_faults(tracker), words, separator)
-    tried = [(entry.fault_type, entry.title) for entry in repair_selfhelp(tracker)]
+    faults = repair_faults(tracker)
+    done = said_done_here(tracker)
+    tried = repair_selfhelp(tracker)
+    sent = [(entry.fault_type, entry.title) for entry in tried if entry.id not in done]
+    by_customer = [(entry.fault_type, entry.title) for entry in tried if entry.id in done]
+    said = ticket_summary("said_done", selfhelp=selfhelp_by_fault(by_customer, faults, words, separator)) \
+        if by_customer else ""
     line = "fault_repeat" if files_a_repeat(tracker) else "fault"
-    return ticket_summary(line, fault=named or none, code=tracker.get_slot("fault_code") or none,
-                          selfhelp=selfhelp_by_fault(tried, repair_faults(tracker), words, separator) or none)
+    summary = ticket_summary(line, fault=fault_names(faults, words, separator) or none,
+                             code=tracker.get_slot("fault_code") or none,
+                             selfhelp=selfhelp_by_fault(sent, faults, words, separator) or none, said_done=said)
+    return summary if not said or said in summary else summary + said
 
 
 class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
@@ -161,9 +177,11 @@ class ActionCreateFaultTicket(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         also = {"also_fault_types": tracker.get_slot("faults_unfixed")} if tracker.get_slot("faults_unfixed") else {}
         if files_a_repeat(tracker):
             priority, also = more_urgent(priority), {**also, "repeat": True}
+        # selfhelp_sent: every entry tried, as before; selfhelp_said_done: those of them the customer did themselves.
         tried = [entry.id for entry in repair_selfhelp(tracker)]
+        done = [entry_id for entry_id in tried if entry_id in said_done_here(tracker)]
         return await open_ticket(tracker, customer, "fault", fault_summary(tracker), verified=verified,
-                                 priority=priority, details={"selfhelp_sent": tried, **also})
+                                 priority=priority, details={"selfhelp_sent": tried, "selfhelp_said_done": done, **also})
 
 
 OPEN = "open"

@@ -21,8 +21,9 @@ from bot.yaml_load import safe_load
 
 # The summary lines every ticket writer needs, with the values each may use.
 SUMMARY_FIELDS: dict[str, frozenset[str]] = {
-    "fault": frozenset({"fault", "code", "selfhelp"}),
-    "fault_repeat": frozenset({"fault", "code", "selfhelp"}),  # a fault the customer says keeps coming back
+    "fault": frozenset({"fault", "code", "selfhelp", "said_done"}),
+    "fault_repeat": frozenset({"fault", "code", "selfhelp", "said_done"}),  # a fault the customer says keeps coming back
+    "said_done": frozenset({"selfhelp"}),  # the fault lines' {said_done}: steps the customer did, not sent
     "visit": frozenset({"said"}),
     "service_change": frozenset({"service", "said"}),
     "complaint": frozenset({"said"}),

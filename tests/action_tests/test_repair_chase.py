@@ -5,7 +5,7 @@ import pytest
 
 from actions.backend import repository
 from bot.ticket_notes import history_entry
-from tests.action_tests.trackers import entity, load_tracker
+from tests.action_tests.trackers import Chat, entity, load_tracker
 
 VERIFIED = {"customer_id": "1", "verified_customer_id": "1", "verified_by": "sms_code", "verified_channel": "rest"}
 
@@ -224,3 +224,50 @@ async def test_a_repair_sms_respects_the_owners_opt_out_and_the_ticket_says_so(r
     # Another number, not opted out, is texted as before: the block is the owner's alone.
     await run_action("action_identify_customer", number_given("13800000002"))
     assert [kind for kind, _ in texts_sent_to("13800000002")] == ["repair_registered"]
+
+
+async def red_light_filed(chat: Chat) -> str:
+    """The trial's start: the broadband's red light, an account number with it, the LOS guide, "没解决": the repair
+    filed (Rasa fills the ``account_number`` slot from the entity). Its ticket id."""
+    shown = await chat.says("宽带光猫亮红灯了，账号8800000003", "fault_broadband", "action_triage_fault",
+                            entities=[entity("account_number", "8800000003")])
+    assert shown.slots["selfhelp_current"] == "bb_los_red"
+    chat.tracker.slots["account_number"] = "8800000003"
+    filed = await chat.says("没解决", "deny", "action_handle_deny")
+    assert filed.responses[-1] in ("utter_fault_report_taken_registered_phone", "utter_fault_ticket_created"), filed.responses
+    [ticket_id] = fault_tickets(customer_id=3)
+    return ticket_id
+
+
+@pytest.mark.parametrize("proven", [False, True])
+async def test_a_repair_asked_for_again_after_it_was_filed_is_told_not_triaged_again(run_action, with_redis, proven):
+    """Found trying the chat: after the red-light repair was filed for someone who had typed an account number,
+    "嗯 报修吧" (report_fault) asked which fault; the broadband tapped asked the details, and "红灯啊 刚才说过了" got the
+    restart guide and "解决了吗？" again. The repair filed in this conversation is told again with the visit offered
+    (its id to a proven customer only), never a second triage or a second repair, and not made more urgent."""
+    chat = Chat(run_action, **({"customer_id": "3", "verified_customer_id": "3", "verified_by": "sms_code",
+                                "verified_channel": "rest"} if proven else {}))
+    ticket_id = await red_light_filed(chat)
+    told = "utter_repair_filed_already" if proven else "utter_repair_filed_already_unproven"
+    priority = repository().get_ticket(ticket_id)["priority"]
+
+    again = await chat.says("嗯 报修吧", "report_fault", "action_ask_which_fault")
+    assert again.responses == [told]
+    assert [b["payload"] for b in again.message(told).get("buttons") or [{"payload": "/book_visit"}]][0] == "/book_visit"
+    tapped = await chat.says("/fault_broadband", "fault_broadband", "action_triage_fault")
+    assert tapped.responses == [told], "no details question, no guide"
+    said = await chat.says("红灯啊 刚才说过了", "deny", "action_handle_deny")
+    assert "utter_selfhelp_entry" not in said.responses and "utter_ask_selfhelp_worked" not in said.responses
+
+    assert (ticket_id in str(again.messages + tapped.messages)) is proven, "the id to whoever proved it only"
+    assert again.message(told).get("ticket_id") == (ticket_id if proven else None)
+    assert fault_tickets(customer_id=3) == [ticket_id], "no second repair"
+    assert repository().get_ticket(ticket_id)["priority"] == priority
+    assert chat.tracker.get_slot("selfhelp_sent") == ["bb_los_red"]
+
+
+async def test_a_repair_asked_for_with_none_filed_here_is_asked_which_fault(run_action):
+    """Another conversation's repair is not this one's: "我要报修" there is asked which fault, as before."""
+    open_repair("fault_broadband", customer_id=3)
+    turn = await Chat(run_action, fault_type="fault_broadband").says("我要报修", "report_fault", "action_ask_which_fault")
+    assert turn.responses == ["utter_ask_which_fault"]

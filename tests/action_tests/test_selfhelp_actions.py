@@ -572,6 +572,45 @@ async def test_a_symptom_said_with_video_or_instructions_words_is_no_guide_tried
     assert catalogue().says_tried("电视没信号 提示E102 照着视频弄了还是不行")
 
 
+async def test_the_repair_tells_a_guide_sent_from_steps_the_customer_said_they_did(run_action):
+    """Found in a live trial: "宽带断了 上不了网 光猫路由器都重启过了 还是不行" filed a repair whose summary read
+    "已推送自助方案：上不了网：重启光猫和路由器", a guide never sent: the customer had restarted themselves, and the
+    technician was misled. The summary names it in the editors' ``said_done`` words and not as sent; a guide the
+    assistant did send stays under "sent". ``selfhelp_sent`` in the details still lists every entry tried, as its
+    readers expect, and ``selfhelp_said_done`` those the customer did."""
+    restart = catalogue().get("bb_restart").title
+    said_done = labels()["ticket_summary"]["said_done"].split("{")[0]  # the editors' words before the titles
+    sent_words = labels()["ticket_summary"]["fault"].split("{selfhelp}")[0].split("{code}")[-1]  # "，已推送自助方案："
+
+    chat = Chat(run_action)
+    first = await chat.says("宽带断了 上不了网 光猫路由器都重启过了 还是不行", "fault_broadband", "action_triage_fault")
+    assert first.responses == ["utter_ask_fault_detail_fault_broadband"]
+    answer = await chat.says("灯是红的", "fault_broadband", "action_triage_fault")
+    assert sent_entries(answer) == [catalogue().get("bb_los_red").title]
+    await chat.says("没用", "deny", "action_handle_deny")
+    if chat.tracker.get_slot("awaiting") == "offer_human":
+        await chat.says("不用了", "deny", "action_handle_deny")
+    filed = await chat.says("13800000001", "inform", "action_identify_customer",
+                            entities=[entity("phone_number", "13800000001")])
+    ticket = repository().get_ticket(filed.slots["last_ticket_id"])
+    summary = ticket["summary"]
+    assert said_done and said_done + restart in summary, summary
+    assert sent_words + catalogue().get("bb_los_red").title in summary, summary
+    assert restart not in summary.split(said_done)[0], f"the restart is not said to be sent: {summary}"
+    assert sorted(ticket["details"]["selfhelp_sent"]) == ["bb_los_red", "bb_restart"]
+    assert ticket["details"]["selfhelp_said_done"] == ["bb_restart"]
+
+    # Nothing sent at all (another conversation): "无" under sent, the restart under the customer's own.
+    chat = Chat(run_action)
+    chat.tracker.sender_id = "u2"
+    await chat.says("宽带上不了网 重起了也不行 电脑提示错误797", "fault_broadband", "action_triage_fault",
+                    entities=[entity("fault_code", "797")])
+    filed = await chat.says("13800000002", "inform", "action_identify_customer",
+                            entities=[entity("phone_number", "13800000002")])
+    summary = repository().get_ticket(filed.slots["last_ticket_id"])["summary"]
+    assert sent_words + load_rules().summary_words["none"] + said_done + restart in summary, summary
+
+
 async def test_after_another_guide_already_restarted_skips_the_restart_that_would_come_next(run_action):
     """The slow line's guide did not help, and the customer says they restarted too: the restart that follows it
     (``next``) is not sent. A plain 没解决 still gets it."""
