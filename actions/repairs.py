@@ -146,8 +146,9 @@ async def chase_if_known(dispatcher: CollectingDispatcher, tracker: Tracker,
     try:
         who = await establish(tracker)
         proven = who.customer is not None and who.verified
-        told = await repair_told_here(dispatcher, tracker, who.customer, fault_type, proven, reply) \
-            if proven or reply else None
+        silent = not reply  # the caller tells the repair (read only so: the reply sent below is chase_repair's)
+        told = await repair_told_here(dispatcher, tracker, who.customer, fault_type, proven, silent) \
+            if proven or not silent else None
         if told is not None:
             return (who.events + identified(who.customer, who.verified) if proven else []) + told
         if not proven:
@@ -194,19 +195,17 @@ async def filed_here(tracker: Tracker, customer: Customer | None, fault_type: st
 
 
 async def repair_told_here(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer | None,
-                           fault_type: str | None, proven: bool, reply: str | None = CHASED) -> list[dict[str, Any]] | None:
+                           fault_type: str | None, proven: bool, silent: bool = False) -> list[dict[str, Any]] | None:
     """The repair of ``fault_type`` this conversation filed already (``filed_here``), asked for again: said to be
     registered, its id to a ``proven`` customer only (someone who only typed a number was not told it: the reply
     to a new repair and a joined one is the same), and the visit offered again. Neither noted on the ticket nor
-    made more urgent: it is the same request, not a chase. None when there is none. ``reply`` None: nothing
-    said (the caller tells it). Raises DatabaseError."""
+    made more urgent: it is the same request, not a chase. None when there is none. ``silent``: nothing said (the
+    caller tells it). Raises DatabaseError."""
     repair = await filed_here(tracker, customer, fault_type)
     if repair is None:
         return None
-    if reply and proven:
-        dispatcher.utter_message(response=FILED_HERE, ticket_id=repair["ticket_id"])
-    elif reply:
-        dispatcher.utter_message(response=FILED_HERE_UNPROVEN)
+    if not silent:
+        dispatcher.utter_message(response=FILED_HERE if proven else FILED_HERE_UNPROVEN, ticket_id=repair["ticket_id"])
     return [SlotSet("last_ticket_id", repair["ticket_id"]), SlotSet("awaiting", None)]
 
 
