@@ -18,11 +18,10 @@ from actions.backend import labels, latest_entity, latest_text
 from actions.chain import continue_with
 from bot.ivr.matching import normalise
 
-ASK_WHICH_FAULT = "utter_ask_which_fault"  # a repair asked for without saying what is broken
 # Each intent that asks for something and what starts it, as nlu_data/rules.yml has them (a test holds them alike).
 REQUEST_STARTS = {
     "fault_tv": "action_triage_fault", "fault_broadband": "action_triage_fault", "fault_wifi": "action_triage_fault",
-    "fault_remote": "action_triage_fault", "report_fault": ASK_WHICH_FAULT, "query_bill": "action_query_bill",
+    "fault_remote": "action_triage_fault", "report_fault": "action_ask_which_fault", "query_bill": "action_query_bill",
     "query_plan": "action_query_plan", "manage_service": "action_manage_service", "book_visit": "action_book_visit",
     "query_ticket": "action_query_ticket", "complaint": "action_complaint", "leave_message": "action_leave_message",
     "opt_out": "action_opt_out",
@@ -53,7 +52,4 @@ def request_named(tracker: Tracker) -> str | None:
 async def start_request(name: str, dispatcher: CollectingDispatcher, tracker: Tracker,
                         domain: dict) -> list[dict[str, Any]]:
     """Start the request as its rule would (``name`` from ``request_named``); the number given is read by it."""
-    if name == ASK_WHICH_FAULT:
-        dispatcher.utter_message(response=ASK_WHICH_FAULT)
-        return []
     return await continue_with(name, dispatcher, tracker, domain)

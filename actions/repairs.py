@@ -204,8 +204,10 @@ async def repair_told_here(dispatcher: CollectingDispatcher, tracker: Tracker, c
     repair = await filed_here(tracker, customer, fault_type)
     if repair is None:
         return None
-    if not silent:
-        dispatcher.utter_message(response=FILED_HERE if proven else FILED_HERE_UNPROVEN, ticket_id=repair["ticket_id"])
+    if not silent and proven:
+        dispatcher.utter_message(response=FILED_HERE, ticket_id=repair["ticket_id"])
+    elif not silent:  # not even in the message's data: someone who only typed a number was never told the id
+        dispatcher.utter_message(response=FILED_HERE_UNPROVEN)
     return [SlotSet("last_ticket_id", repair["ticket_id"]), SlotSet("awaiting", None)]
 
 
