@@ -289,7 +289,7 @@ class ActionFallback(Action):
         if says_any(tracker, labels().get("complaint_words")):  # "能退钱吗": a refund demand, as "我要退款" is
             return await continue_with("action_complaint", dispatcher, tracker, domain)
         named = request_named(tracker)
-        if named:  # "查流量 138…": the request beside the number, for it (actions/named_request.py)
+        if named:  # "查流量 138…": the request its words name beside the number, for it (none while one is pending)
             return await start_request(named, dispatcher, tracker, domain)
         if proof_awaited(tracker):  # "等下", "稍等我看看短信" while the code is asked for: the code, still
             return await ask_proof_again(dispatcher, tracker, domain)

@@ -27,6 +27,9 @@ JUDGED = {
     ("bill_question.previous", "上个月", "比上个月多"), ("bill_question.previous", "上月", "比上月多"),
     # "维修人员什么时候来" hears the repair and the visit booked for it.
     ("ticket_question.fault", "维修", "维修人员"),
+    # A visit booking named beside a number ("预约上门 138…", requests_named_with_a_number.book_visit) names the visit
+    # and its ticket: meant.
+    *{(inner_key, "上门", outer) for inner_key in ("visit_named", "ticket_question.visit") for outer in ("预约上门", "约上门")},
     # A cancellation naming the visit ("不用上门了") names it (asks_to_cancel needs both) and its ticket: meant.
     *{(inner_key, "上门", outer) for inner_key in ("visit_named", "ticket_question.visit")
       for outer in ("不用上门", "不要上门", "不需要上门")},

@@ -55,6 +55,54 @@ async def test_a_number_with_no_request_beside_it_is_only_noted(run_action, with
     assert turn.responses == ["utter_identity_noted"]
 
 
+# Rankings as found in review (the number's and the guessed request's figures for the first four and 电视; the others
+# and the lesser entries made alike): the NLU ranks a request at 0.05 to 0.3 beside a number said to correct or
+# change it, noise where "报修 138…" ranks the repair (0.08). Found in review: the complaint was filed and a person offered, a visit
+# booking started and an SMS code sent, "which service?" asked, "电视 138…" got "没太明白" and the number was lost.
+NOT_NAMED = [
+    ("我再输一遍 13800000002", ranked(("inform", 0.55), ("complaint", 0.086), ("deny", 0.05))),
+    ("改成13800000002", ranked(("inform", 0.61), ("book_visit", 0.072), ("deny", 0.04))),
+    ("换个号 13800000002", ranked(("inform", 0.52), ("manage_service", 0.29), ("query_bill", 0.03))),
+    ("用这个号 13800000002", ranked(("inform", 0.60), ("manage_service", 0.21), ("complaint", 0.06))),
+    ("重新输 13800000002", ranked(("inform", 0.58), ("complaint", 0.12), ("book_visit", 0.07))),
+    ("号码换了 13900000009", ranked(("inform", 0.50), ("manage_service", 0.30), ("opt_out", 0.06))),
+    ("换成13900000009", ranked(("inform", 0.55), ("manage_service", 0.25), ("book_visit", 0.08))),
+    ("电视 13800000002", ranked(("inform", 0.63), ("fault_tv", 0.29), ("query_plan", 0.03))),
+    # Not read by the model: a complaint's word inside one taking it back names none (complaint_withdrawn_words).
+    ("算了不投诉了 13800000002", ranked(("inform", 0.48), ("complaint", 0.40), ("deny", 0.06))),
+]
+
+
+@pytest.mark.parametrize("text, ranking", NOT_NAMED)
+async def test_a_number_beside_words_naming_no_request_is_only_noted_whatever_the_ranking_guesses(
+        run_action, with_redis, text, ranking):
+    number = "".join(filter(str.isdigit, text))
+    chat = Chat(run_action)
+    turn = await chat.says(text, "inform", "action_identify_customer", ranking=ranking,
+                           confidence=ranking[0]["confidence"], entities=[entity("phone_number", number)])
+    assert turn.responses == ["utter_identity_noted"]
+    assert chat.tracker.get_slot("pending_request") is None
+
+
+async def test_a_request_named_beside_a_number_starts_nothing_while_another_waits_for_the_number(run_action, with_redis):
+    """Found in review: with a bill asked and the number asked for, "投诉 138…" read as nothing sure started a
+    complaint in the fallback (the number noted in action_identify_customer has its guard; the fallback had none)."""
+    chat = Chat(run_action)
+    await chat.says("帮我查一下我的账单", "query_bill", "action_query_bill")
+    assert chat.tracker.get_slot("pending_request") == "action_query_bill"
+    turn = await chat.says("我家宽带 投诉 13800000002", "nlu_fallback", "action_fallback",
+                           ranking=ranked(("nlu_fallback", 0.45), ("complaint", 0.40), ("fault_broadband", 0.30)),
+                           confidence=0.45, entities=[entity("phone_number", "13800000002")])
+    assert not any("complaint" in name or "fault" in name for name in turn.responses)
+    assert chat.tracker.get_slot("pending_request") == "action_query_bill"
+
+
+def test_the_editors_name_only_requests_started_here():
+    listed = yaml.safe_load((Path(__file__).resolve().parents[2] / "content" / "labels.yml").read_text(
+        encoding="utf-8"))["requests_named_with_a_number"]
+    assert listed and set(listed) <= set(REQUEST_STARTS)
+
+
 def test_the_requests_start_as_the_rules_start_them():
     rules = yaml.safe_load((Path(__file__).resolve().parents[2] / "nlu_data" / "rules.yml").read_text(encoding="utf-8"))
     started = {rule["steps"][0]["intent"]: rule["steps"][1]["action"] for rule in rules["rules"]
