@@ -18,8 +18,8 @@ from actions.clarify import ask_which_intent, take_typed_option
 from actions.csat import record_score, typed_score
 from actions.handoff import asks_about_the_queue, offer_human, tell_not_waiting
 from actions.identity import (ask_proof_again, code_not_received, details_question, leave_the_message,
-                              message_being_left, number_still_needed, proof_awaited, tell_about_the_code,
-                              the_message_if_asked)
+                              message_being_left, number_still_needed, proof_awaited, still_getting_the_proof,
+                              tell_about_the_code, the_message_if_asked)
 from actions.named_request import request_named, start_request
 from actions.new_install import ACTION as NEW_INSTALL_ACTION, asks_new_install
 from actions.misunderstanding import (
@@ -191,10 +191,10 @@ class ActionHandleDeny(Action):
             # "排了半天队也没人理，太慢了" (an unsure no) while asked for a number was told only that the number
             # was still needed (found trying the chat): the complaint it says, acknowledged, as in the fallback.
             return await continue_with("action_complaint", dispatcher, tracker, domain)
-        if proof_awaited(tracker) and not says_never_mind(tracker):
+        if still_getting_the_proof(tracker) and not says_never_mind(tracker):
             # "我输错了 等下" after a wrong code got "还有其他需要帮忙的吗？", the bill asked for dropped, and the right
-            # code next was refused as unasked (found in a trial). A no that declines ("算了", ``never_mind_words``)
-            # still drops the request.
+            # code next was refused as unasked (found in a trial). Only a no saying the code is still coming
+            # (``proof_wait_words``): any other ("不查了", "算了") drops the request.
             return await ask_proof_again(dispatcher, tracker, domain)
         pending = tracker.get_slot("pending_request")
         if awaiting == "identity" and pending and last_said(tracker) not in STILL_NEEDED:
@@ -291,7 +291,7 @@ class ActionFallback(Action):
         named = request_named(tracker)
         if named:  # "查流量 138…": the request its words name beside the number, for it (none while one is pending)
             return await start_request(named, dispatcher, tracker, domain)
-        if proof_awaited(tracker):  # "等下", "稍等我看看短信" while the code is asked for: the code, still
+        if still_getting_the_proof(tracker):  # "等下", "稍等我看看短信" while the code is asked for: the code, still
             return await ask_proof_again(dispatcher, tracker, domain)
         in_a_row = misunderstood_in_a_row(tracker)
         if current_is_repeated_guess(tracker):  # unsure twice about the same thing: no third try

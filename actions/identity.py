@@ -435,6 +435,13 @@ def proof_awaited(tracker: Tracker) -> bool:
     return tracker.get_slot("awaiting") == AWAITING_PROOF and bool(tracker.get_slot("pending_request"))
 
 
+def still_getting_the_proof(tracker: Tracker) -> bool:
+    """Whether, while the proof is awaited, the latest message says the customer is still getting it ("我输错了 等下",
+    ``proof_wait_words``): asked for again then. Any other no ends the request ("不查了": found in review, re-asking
+    every no kept the request with no way out but 算了)."""
+    return proof_awaited(tracker) and says_any(tracker, labels().get("proof_wait_words"))
+
+
 async def ask_proof_again(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
     """The code or password asked for again as it was asked (``request_proof``: no second code, the first one still
     counts), the request kept for when it is given."""

@@ -614,3 +614,34 @@ async def test_declining_while_the_code_is_asked_still_drops_the_request(run_act
     declined = await chat.says("算了 不查了", "deny", "action_handle_deny")
     assert declined.responses == ["utter_anything_else"]
     assert chat.tracker.get_slot("pending_request") is None
+
+
+DECLINED = [  # as the model reads them (kefu-3de474709b0d9475): no words saying the code is still coming
+    ("不查了", "deny", "action_handle_deny", 0.82),
+    ("不用查了", "deny", "action_handle_deny", 0.91),
+    ("不要了，取消吧", "deny", "action_handle_deny", 0.74),
+]
+
+
+@pytest.mark.parametrize("words, intent, action, confidence", DECLINED)
+async def test_a_no_while_the_code_is_asked_ends_the_request_unless_the_code_is_still_coming(
+        run_action, with_redis, words, intent, action, confidence):
+    """Found in review: "不查了" while the code was asked got the code prompt again, the bill kept, with no way out
+    but 算了. Only a no saying the code is still coming (``proof_wait_words``) asks for it again."""
+    chat = Chat(run_action)
+    await chat.says("帮我查一下我的账单", "query_bill", "action_query_bill")
+    await chat.says("13800000002", "inform", "action_identify_customer", entities=[entity("phone_number", "13800000002")])
+    declined = await chat.says(words, intent, action, confidence=confidence)
+    assert declined.responses == ["utter_anything_else"]
+    assert chat.tracker.get_slot("pending_request") is None
+
+
+async def test_words_not_understood_while_the_code_is_asked_ask_the_code_again_only_if_it_is_still_coming(
+        run_action, with_redis):
+    """Anything not understood while the code is asked was answered with the code prompt (found in review): only
+    words saying the code is still coming are; others get the fallback's answer."""
+    chat = Chat(run_action)
+    await chat.says("帮我查一下我的账单", "query_bill", "action_query_bill")
+    await chat.says("13800000002", "inform", "action_identify_customer", entities=[entity("phone_number", "13800000002")])
+    other = await chat.says("你们这个系统真难用", "nlu_fallback", "action_fallback", confidence=0.45)
+    assert "utter_verification_code_sent" not in other.responses and other.responses
