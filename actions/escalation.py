@@ -140,9 +140,10 @@ def says_never_mind(tracker: Tracker) -> bool:
     return says_any(tracker, labels().get("never_mind_words"))
 
 
-# The replies that file (or chase) a repair and ask "预约上门时间或转人工客服吗？" (actions/repairs.py).
+# The replies that file (or chase, or tell again) a repair and ask "预约上门时间或转人工客服吗？" (actions/repairs.py).
 REPAIR_FILED = frozenset({"utter_fault_ticket_created", "utter_fault_ticket_chased", "utter_fault_report_taken",
-                          "utter_fault_report_taken_registered_phone"})
+                          "utter_fault_report_taken_registered_phone", "utter_repair_filed_already",
+                          "utter_repair_filed_already_unproven"})
 
 
 async def fault_filed(tracker: Tracker) -> bool:
@@ -191,7 +192,7 @@ class ActionHandleDeny(Action):
             # "排了半天队也没人理，太慢了" (an unsure no) while asked for a number was told only that the number
             # was still needed (found trying the chat): the complaint it says, acknowledged, as in the fallback.
             return await continue_with("action_complaint", dispatcher, tracker, domain)
-        if still_getting_the_proof(tracker) and not says_never_mind(tracker):
+        if still_getting_the_proof(tracker):
             # "我输错了 等下" after a wrong code got "还有其他需要帮忙的吗？", the bill asked for dropped, and the right
             # code next was refused as unasked (found in a trial). Only a no saying the code is still coming
             # (``proof_wait_words``): any other ("不查了", "算了") drops the request.

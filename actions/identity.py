@@ -438,8 +438,11 @@ def proof_awaited(tracker: Tracker) -> bool:
 def still_getting_the_proof(tracker: Tracker) -> bool:
     """Whether, while the proof is awaited, the latest message says the customer is still getting it ("我输错了 等下",
     ``proof_wait_words``): asked for again then. Any other no ends the request ("不查了": found in review, re-asking
-    every no kept the request with no way out but 算了)."""
-    return proof_awaited(tracker) and says_any(tracker, labels().get("proof_wait_words"))
+    every no kept the request with no way out but 算了). A decline wins over them ("不查了 等等", "算了，等下我自己去营业厅":
+    ``never_mind_words``, found in review)."""
+    words = labels()
+    return (proof_awaited(tracker) and says_any(tracker, words.get("proof_wait_words"))
+            and not says_any(tracker, words.get("never_mind_words")))
 
 
 async def ask_proof_again(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:

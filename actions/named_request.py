@@ -35,8 +35,9 @@ WITHDRAWN = ("complaint_withdrawn_words", "message_withdrawn_words")
 
 
 def request_named(tracker: Tracker) -> str | None:
-    """What starts the request the latest message names beside the number it gives (``requests_named_with_a_number``),
-    or None: no number, no request's words or two requests', or a request already waiting."""
+    """What starts the request the latest message names beside the number it gives (``requests_named_with_a_number``,
+    longest words first: 报修工单 is the ticket's, not a repair's too), or None: no number, no request's words or two
+    requests', or a request already waiting."""
     if tracker.get_slot("pending_request"):
         return None
     if not (latest_entity(tracker, "phone_number") or latest_entity(tracker, "account_number")):
@@ -44,8 +45,14 @@ def request_named(tracker: Tracker) -> str | None:
     said = DIGITS.sub("", normalise(latest_text(tracker)))
     words = labels()
     taken_back = [normalise(word) for key in WITHDRAWN for word in words.get(key) or ()]  # 投诉 in 不投诉了
-    named = {request for request, listed in (words.get("requests_named_with_a_number") or {}).items()
-             if request in REQUEST_STARTS and names_any(said, [normalise(word) for word in listed or ()], taken_back)}
+    listed = [(normalise(word), request) for request, request_words in
+              (words.get("requests_named_with_a_number") or {}).items() if request in REQUEST_STARTS
+              for word in request_words or () if word]
+    named = set()
+    for word, request in sorted(listed, key=lambda pair: len(pair[0]), reverse=True):  # 报修工单 before 报修
+        if names_any(said, [word], taken_back):
+            named.add(request)
+            said = said.replace(word, " ")
     return REQUEST_STARTS[named.pop()] if len(named) == 1 else None
 
 

@@ -21,7 +21,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
-from actions.backend import channel_of, db, record, repository
+from actions.backend import channel_of, db, labels, record, repository, says_any
 from actions.identity import customer_words, establish, identified, named_by_account, typed_number
 from actions.kept_requests import FILING
 from bot.db.repository import MOST_URGENT, OPEN_TICKET_STATUSES, Customer, DatabaseError
@@ -161,37 +161,34 @@ async def chase_if_known(dispatcher: CollectingDispatcher, tracker: Tracker,
 
 FILED_HERE = "utter_repair_filed_already"
 FILED_HERE_UNPROVEN = "utter_repair_filed_already_unproven"
-# The replies that tell a repair filed or joined (actions/tickets.py), and the two above.
-REPAIR_TOLD = frozenset({"utter_fault_ticket_created", CHASED, "utter_fault_report_taken",
-                         "utter_fault_report_taken_registered_phone", "utter_repair_open_then_repair", FILED_HERE,
-                         FILED_HERE_UNPROVEN})
 
 
-def repair_told_this_session(tracker: Tracker) -> bool:
-    """Whether a repair was told in this session: a conversation's id lasts (a WeChat account's, a phone
-    number's), and the same fault reported the next day is a chase, which ``chase_repair`` notes on the repair
-    and makes more urgent, not the same request asked for twice."""
+def tickets_told_this_session(tracker: Tracker) -> list[str]:
+    """The tickets this conversation filed or told of in this session (``last_ticket_id`` set), newest first: a
+    conversation's id lasts (a WeChat account's, a phone number's), and the same fault reported the next day is a
+    chase, which ``chase_repair`` notes on the repair and makes more urgent, not the same request asked for twice
+    (found in review: a repair filed the day before was told "already filed" once another was told today)."""
+    told = []
     for event in reversed(tracker.events):
         if event.get("event") == "session_started":
-            return False
-        if event.get("event") == "bot" and (event.get("metadata") or {}).get("utter_action") in REPAIR_TOLD:
-            return True
-    return False
+            break
+        if event.get("event") == "slot" and event.get("name") == "last_ticket_id" and event.get("value"):
+            told.append(event["value"])
+    return list(dict.fromkeys(told))
 
 
 async def filed_here(tracker: Tracker, customer: Customer | None, fault_type: str | None) -> dict | None:
     """The open repair of ``fault_type`` on ``customer``'s account that this conversation filed, or joined and was
-    told of (``last_ticket_id``), in this session (``repair_told_this_session``); None when there is none, or the conversation is about someone else now (a number
-    of another customer typed). Raises DatabaseError."""
-    if not fault_type or customer is None or not repair_told_this_session(tracker):
+    told of, in this session (``tickets_told_this_session``); None when there is none, or the conversation is about
+    someone else now (a number of another customer typed). Raises DatabaseError."""
+    if not fault_type or customer is None:
         return None
-    tickets = await db(repository().tickets_for, None, open_only=True, conversation_id=tracker.sender_id)
-    told = tracker.get_slot("last_ticket_id")
-    if told and told not in {ticket["ticket_id"] for ticket in tickets}:
-        ticket = await db(repository().get_ticket, told)
-        tickets = [ticket] if ticket is not None and ticket["status"] in OPEN_TICKET_STATUSES else []
-    return next((ticket for ticket in tickets if repairs(ticket, fault_type) and ticket["customer_id"] == customer.id),
-                None)
+    for ticket_id in tickets_told_this_session(tracker):
+        ticket = await db(repository().get_ticket, ticket_id)
+        if (ticket is not None and ticket["status"] in OPEN_TICKET_STATUSES and ticket["customer_id"] == customer.id
+                and repairs(ticket, fault_type)):
+            return ticket
+    return None
 
 
 async def repair_told_here(dispatcher: CollectingDispatcher, tracker: Tracker, customer: Customer | None,
@@ -220,6 +217,9 @@ class ActionAskWhichFault(Action):
         return "action_ask_which_fault"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        if says_any(tracker, labels().get("another_fault_words")):  # "另外我还要报修一个": not the one filed
+            dispatcher.utter_message(response="utter_ask_which_fault")
+            return []
         try:
             who = await establish(tracker)
             told = await repair_told_here(dispatcher, tracker, who.customer, tracker.get_slot("fault_type"),

@@ -11,8 +11,9 @@ import re
 NOT_DONE_BEFORE = re.compile(r"[没不].{0,2}$", re.S)
 # A person asked for: a denial right before the word, with at most a few words between that keep it denied
 # ("不想转人工", "先不转人工", "别找人工了", "无需转人工", "不必再转人工", "不想跟人说话"). Not across a comma or another
-# word ("还是不行，找人工客服", "还是不行找人工" ask), nor a question why not ("为什么不转人工", "怎么还不转人工" ask).
-NOT_ASKED_BEFORE = re.compile(r"(?<![么啥咋还])(?:不|别|无需|无须|没必要)(?:想|必|用|需要|需|要|再|给我|帮我|去)*$")
+# word ("还是不行，找人工客服", "还是不行找人工" ask), nor a question why not ("为什么不转人工", "怎么还不转人工" ask), nor
+# 要不, "how about" ("要不转人工吧" asks: found in review, it got the next guide).
+NOT_ASKED_BEFORE = re.compile(r"(?<![么啥咋还要])(?:不|别|无需|无须|没必要)(?:想|必|用|需要|需|要|再|给我|帮我|去)*$")
 
 
 def said_not_denied(text: str, word: str, denied: re.Pattern[str] = NOT_DONE_BEFORE) -> bool:

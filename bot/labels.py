@@ -98,7 +98,8 @@ WORD_LISTS = ("selfhelp_not_fixed_words", "selfhelp_fixed_words", "nothing_more_
               "visit_named", "visit_cancel_words", "visit_kept_words", "not_visit_words", "hurry_words", "complaint_words", "complaint_withdrawn_words", "message_request_words", "message_request_fillers", "message_withdrawn_words", "code_not_received_words", "how_words", "plan_end_words", "account_number_words",
               "account_password_words", "account_money_words", "login_name_words", "question_filler_words",
               "person_declined_words", "person_asked_words", "cheaper_plan_words", "plan_change_words",
-              "plan_rules_words", "plan_pick_fillers", "bill_whole_words", "plan_pick_generic_words", "proof_wait_words")
+              "plan_rules_words", "plan_pick_fillers", "bill_whole_words", "plan_pick_generic_words", "proof_wait_words",
+              "another_fault_words")
 WORD_LISTS_BY_PART = ("bill_question", "plan_question", "fault_named_by", "ticket_question", "cheaper_plan_categories",
                       "requests_named_with_a_number")
 

@@ -27,6 +27,10 @@ JUDGED = {
     ("bill_question.previous", "上个月", "比上个月多"), ("bill_question.previous", "上月", "比上月多"),
     # "维修人员什么时候来" hears the repair and the visit booked for it.
     ("ticket_question.fault", "维修", "维修人员"),
+    # The data asked beside a number ("查流量 138…", requests_named_with_a_number.query_bill) is the bill's data part,
+    # and a repair's ticket asked so ("报修进度 138…", .query_ticket) the repair's ticket: meant.
+    *{("bill_question.data", "流量", outer) for outer in ("查流量", "流量用了", "流量还剩")},
+    *{("ticket_question.fault", "报修", outer) for outer in ("报修单", "报修工单", "报修进度")},
     # A visit booking named beside a number ("预约上门 138…", requests_named_with_a_number.book_visit) names the visit
     # and its ticket: meant.
     *{(inner_key, "上门", outer) for inner_key in ("visit_named", "ticket_question.visit") for outer in ("预约上门", "约上门")},

@@ -25,6 +25,10 @@ NAMED = [
     ("查工单 13800000001", "inform", 0.75, "action_identify_customer",
      ranked(("inform", 0.75), ("query_ticket", 0.16), ("thanks", 0.02)),
      ["utter_ack_ticket", "utter_verification_code_sent"]),
+    # Second review: 报修 and 工单 both in it named two requests and the ticket's progress was lost.
+    ("报修工单 13800000001", "inform", 0.51, "action_identify_customer",
+     ranked(("inform", 0.51), ("query_ticket", 0.2), ("report_fault", 0.1)),
+     ["utter_ack_ticket", "utter_verification_code_sent"]),
 ]
 
 
@@ -70,6 +74,8 @@ NOT_NAMED = [
     ("电视 13800000002", ranked(("inform", 0.63), ("fault_tv", 0.29), ("query_plan", 0.03))),
     # Not read by the model: a complaint's word inside one taking it back names none (complaint_withdrawn_words).
     ("算了不投诉了 13800000002", ranked(("inform", 0.48), ("complaint", 0.40), ("deny", 0.06))),
+    # Second review: 流量 alone started a bill query and sent a code for someone only giving their number.
+    ("我的流量卡号是13800000002", ranked(("inform", 0.56), ("query_bill", 0.2), ("query_plan", 0.05))),
 ]
 
 

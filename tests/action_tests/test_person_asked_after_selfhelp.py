@@ -100,6 +100,6 @@ def test_a_person_declined_or_only_mentioned_is_not_asked_for(text):
 
 
 @pytest.mark.parametrize("text", ["还是没用，给我转人工吧", "还是不行，找人工客服", "还是不行找人工", "为什么不转人工",
-                                  "我不要机器人 转人工", "我要人工客服"])
+                                  "我不要机器人 转人工", "我要人工客服", "还是没用，要不转人工吧", "还是不行 要不给我转人工"])
 def test_a_person_asked_for_still_is(text):
     assert asks_for_a_person(text)

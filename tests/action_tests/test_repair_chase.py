@@ -271,3 +271,38 @@ async def test_a_repair_asked_for_with_none_filed_here_is_asked_which_fault(run_
     open_repair("fault_broadband", customer_id=3)
     turn = await Chat(run_action, fault_type="fault_broadband").says("我要报修", "report_fault", "action_ask_which_fault")
     assert turn.responses == ["utter_ask_which_fault"]
+
+
+async def test_not_fixed_said_to_the_repair_told_again_hears_the_repair_stands(run_action, with_redis):
+    """Second review: "还是没好" to "您的故障已经登记报修…需要预约上门时间或转人工客服吗？" got "还有其他需要帮忙的吗？", as
+    it did after the first repair reply before REPAIR_FILED (actions/escalation.py) knew it."""
+    chat = Chat(run_action)
+    await red_light_filed(chat)
+    await chat.says("嗯 报修吧", "report_fault", "action_ask_which_fault")
+    still = await chat.says("还是没好", "deny", "action_handle_deny")
+    assert still.responses == ["utter_repair_under_way"]
+
+
+async def test_another_fault_to_report_after_a_repair_was_filed_is_asked_which(run_action, with_redis):
+    """Second review: "另外我还要报修一个" after the broadband's repair was told "already filed" (the editors'
+    ``another_fault_words``): asked which fault instead."""
+    chat = Chat(run_action)
+    await red_light_filed(chat)
+    another = await chat.says("另外我还要报修一个", "report_fault", "action_ask_which_fault")
+    assert another.responses == ["utter_ask_which_fault"]
+
+
+async def test_a_repair_told_in_an_earlier_session_is_chased_not_told_again(run_action, with_redis):
+    """Second review: a repair filed the day before (an earlier session of the same conversation) counted as filed
+    here once another repair was told today, so the repeat report was told "already filed" and not chased."""
+    chat = Chat(run_action)
+    ticket_id = await red_light_filed(chat)
+    today = repository().create_ticket(kind="fault", customer_id=3, summary="no signal", details={
+        "fault_type": "fault_tv"}, conversation_id=chat.tracker.sender_id)  # the TV's, filed in the new session
+    chat.tracker.events.append({"event": "session_started"})  # the next day
+    chat.tracker.events += [{"event": "bot", "metadata": {"utter_action": "utter_fault_ticket_created"}},
+                            {"event": "slot", "name": "last_ticket_id", "value": today}]
+    chat.tracker.slots.update({"last_ticket_id": today})
+    again = await chat.says("嗯 报修吧", "report_fault", "action_ask_which_fault")
+    assert again.responses == ["utter_ask_which_fault"], "not told as filed in this session"
+    assert ticket_id in fault_tickets(customer_id=3)

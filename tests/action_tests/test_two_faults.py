@@ -186,7 +186,8 @@ class SentChat(Chat):
 
     async def says(self, *args, **kwargs) -> Turn:
         turn = await super().says(*args, **kwargs)
-        sent = self.tracker.events[len(self.tracker.events) - len(turn.messages):]
+        bots = [event for event in self.tracker.events if event.get("event") == "bot"]
+        sent = bots[len(bots) - len(turn.messages):]
         for event, message in zip(sent, turn.messages):
             event.update(text=message.get("text"), data={key: message[key] for key in ("buttons", "attachment")
                                                          if message.get(key)})

@@ -77,6 +77,7 @@ class Chat:
             if event.get("event") == "slot":
                 tracker.slots[event["name"]] = event["value"]
         tracker.events += [{"event": "bot", "metadata": {"utter_action": m.get("response")}} for m in turn.messages]
+        tracker.events += [event for event in turn.events if event.get("event") == "slot"]  # as Rasa keeps them
         return turn
 
     async def not_fixed_until_spent(self, tries: int) -> Turn:
