@@ -18,6 +18,7 @@ from actions.plan_named import CHANGE_PLAN
 from bot.asked_outright import ACCOUNT_NUMBER, PLAN_END, asked_outright
 from bot.arrears import bill_status, owed_cents
 from bot.db.repository import Customer, DatabaseError
+from bot.ivr.matching import without
 
 
 def money(cents: int) -> str:
@@ -119,9 +120,7 @@ def bill_topics(question: str, words: dict[str, list[str]], whole: list[str] | N
     named = bill_topics_named(question, words)
     if not named:
         return set(BILL_TOPICS)
-    rest = question
-    for word in sorted((w for part in words.values() for w in part or ()), key=len, reverse=True):
-        rest = rest.replace(word, " ")  # "话费还剩多少": the balance's words, not the whole bill
+    rest = without(question, (w for part in words.values() for w in part or ()), " ")  # 话费还剩多少: the balance
     beside_usage = named <= USAGE and any(word in rest for word in whole or ())
     return named | set(BILL_TOPICS) if beside_usage else named
 

@@ -20,7 +20,7 @@ from actions.handoff import asks_about_the_queue, offer_human, tell_not_waiting
 from actions.identity import (ask_proof_again, code_not_received, details_question, leave_the_message,
                               message_being_left, number_still_needed, proof_awaited, still_getting_the_proof,
                               tell_about_the_code, the_message_if_asked)
-from actions.named_request import request_named, start_request
+from actions.named_request import request_named
 from actions.new_install import ACTION as NEW_INSTALL_ACTION, asks_new_install
 from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
@@ -291,7 +291,7 @@ class ActionFallback(Action):
             return await continue_with("action_complaint", dispatcher, tracker, domain)
         named = request_named(tracker)
         if named:  # "查流量 138…": the request its words name beside the number, for it (none while one is pending)
-            return await start_request(named, dispatcher, tracker, domain)
+            return await continue_with(named, dispatcher, tracker, domain)
         if still_getting_the_proof(tracker):  # "等下", "稍等我看看短信" while the code is asked for: the code, still
             return await ask_proof_again(dispatcher, tracker, domain)
         in_a_row = misunderstood_in_a_row(tracker)

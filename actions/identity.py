@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 from actions.backend import db, labels, last_said, latest_entity, latest_text, names_any, record, repository, says_any
 from actions.chain import continue_with, find_action
 from actions.clarify import take_typed_option
-from actions.named_request import request_named, start_request
+from actions.named_request import request_named
 from bot.db.repository import Customer, DatabaseError
 from bot.handoff.masking import AWAITING_PROOF, blank_secrets, is_bare_proof, mask_phone, proof_secrets
 from bot.handoff.masking import PROOF as ANSWER  # an SMS code or a service password
@@ -585,7 +585,7 @@ class ActionIdentifyCustomer(Action):
             return await number_during_question(dispatcher, tracker, question)
         named = None if pending else request_named(tracker)
         if named:  # "查话费 138…", read as the number given: the bill asked for, with that number
-            return await start_request(named, dispatcher, tracker, domain)
+            return await continue_with(named, dispatcher, tracker, domain)
         who = await establish(tracker)
         if who.customer is None:
             if pending and proof_needed(pending):  # the same reply as for a customer's number

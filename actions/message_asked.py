@@ -20,7 +20,7 @@ from actions.identity import (ASK_MESSAGE, AWAITING_MESSAGE, NOT_A_REQUEST, NOT_
                               request_text, typed_number, without_secrets)
 from actions.misunderstanding import intent_of, turns
 from bot.db.repository import DatabaseError
-from bot.ivr.matching import normalise
+from bot.ivr.matching import normalise, without
 from bot.phone import local_phone
 
 # A mobile number written in the message the way people space it ("138 0013 8000", "138-0013-8000"): the NLU's
@@ -38,8 +38,7 @@ def says_nothing_but_the_request(text: str) -> bool:
     asked = [normalise(word) for word in words.get("message_request_words") or () if normalise(word) in rest]
     if not asked:
         return False  # "给我回个电话": a callback, no message to ask for
-    for word in sorted({*asked, *map(normalise, words.get("message_request_fillers") or ())}, key=len, reverse=True):
-        rest = rest.replace(word, "") if word else rest
+    rest = without(rest, {*asked, *map(normalise, words.get("message_request_fillers") or ())})
     return not says_more_than_a_number(rest)
 
 

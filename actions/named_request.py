@@ -11,13 +11,10 @@ the number, noted. Nothing is started while another request waits for this numbe
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from rasa_sdk import Tracker
-from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import labels, latest_entity, latest_text
-from actions.chain import continue_with
 from bot.ivr.matching import normalise
 from bot.labels import names_any
 
@@ -54,9 +51,3 @@ def request_named(tracker: Tracker) -> str | None:
             named.add(request)
             said = said.replace(word, " ")
     return REQUEST_STARTS[named.pop()] if len(named) == 1 else None
-
-
-async def start_request(name: str, dispatcher: CollectingDispatcher, tracker: Tracker,
-                        domain: dict) -> list[dict[str, Any]]:
-    """Start the request as its rule would (``name`` from ``request_named``); the number given is read by it."""
-    return await continue_with(name, dispatcher, tracker, domain)

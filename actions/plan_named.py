@@ -18,7 +18,7 @@ from rasa_sdk import Tracker
 
 from actions.backend import button_said, db, labels, latest_text, repository
 from bot.db.repository import DatabaseError
-from bot.ivr.matching import normalise
+from bot.ivr.matching import normalise, without
 
 PLAN_CODE = "plan_code"  # the entity a plan's button sends
 CHANGE_PLAN = "change_plan"  # the service action a plan's button sends (content/labels.yml service_action)
@@ -56,10 +56,7 @@ def plans_named(text: str, shown: list[dict], on_sale: list[dict], fillers: list
     said = normalise(text)
     phrases = {plan["code"]: plan_phrases(plan, on_sale, generic_words) for plan in shown}
     named = [plan for plan in shown if any(phrase in said for phrase in phrases[plan["code"]])]
-    rest = said
-    for words in sorted({*(p for plan in named for p in phrases[plan["code"]]), *map(normalise, fillers or ())},
-                        key=len, reverse=True):
-        rest = rest.replace(words, "") if words else rest
+    rest = without(said, {*(p for plan in named for p in phrases[plan["code"]]), *map(normalise, fillers or ())})
     return [] if rest else named
 
 

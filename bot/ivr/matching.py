@@ -1,6 +1,8 @@
 """Matching what a caller said or keyed against a node: menu phrases, spoken digits, checksums."""
 from __future__ import annotations
 
+from typing import Iterable
+
 import re
 
 from bot.ivr.flow import MenuOption
@@ -14,6 +16,14 @@ _SPOKEN_DIGITS = str.maketrans({"零": "0", "〇": "0", "洞": "0", "一": "1", 
 
 def normalise(text: str) -> str:
     return _NOT_WORD.sub("", text).lower()
+
+
+def without(text: str, words: Iterable[str], by: str = "") -> str:
+    """``text`` with each of ``words`` replaced by ``by``, the longest first (有点儿 goes whole, not as 有点 leaving
+    儿): what is left once the words a reader knows are taken out."""
+    for word in sorted(dict.fromkeys(word for word in words if word), key=len, reverse=True):
+        text = text.replace(word, by)
+    return text
 
 
 def match_phrases(text: str, options: list[MenuOption]) -> list[MenuOption]:
