@@ -57,6 +57,10 @@ def test_every_entry_is_complete_and_links_are_well_formed(catalogue):
         ("fault_wifi", "wifi好慢啊 看个视频一直卡", None, "wifi_weak"),
         ("fault_wifi", "家里wifi网速太慢了", None, "wifi_weak"),
         ("fault_wifi", "wifi连上了但是没网", None, "wifi_connected_no_internet"),
+        # Found in a live trial: Wi-Fi drop-outs matched no Wi-Fi entry and got the general one (连上却上不了网).
+        ("fault_wifi", "wifi老是掉线", None, "wifi_drops"),
+        ("fault_wifi", "手机连着家里的无线 过一会儿就自动断开", None, "wifi_drops"),
+        ("fault_wifi", "wifi连上了但是时断时续的", None, "wifi_drops"),
     ],
 )
 def test_best_match(catalogue, fault, text, code, expected):

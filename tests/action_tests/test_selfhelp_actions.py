@@ -229,6 +229,23 @@ async def test_5g_named_as_the_band_with_a_speed_complaint_gets_the_speed_guide(
     assert turn.slots.get("selfhelp_current") == guide, turn.responses
 
 
+@pytest.mark.parametrize("text", ["wifi老是掉线", "家里无线网络总是自动断开"])
+async def test_wifi_drop_outs_get_the_drop_outs_guide(run_action, text):
+    """Found in a live trial: "wifi老是掉线" got "连上Wi-Fi却上不了网", the general guide, as no Wi-Fi entry named
+    drop-outs; the details question had no button for them either."""
+    turn = await run_action("action_triage_fault", load_tracker("fault_tv_no_signal", text=text, intent="fault_wifi"))
+    assert turn.slots.get("selfhelp_current") == "wifi_drops", turn.responses
+    domain = yaml.safe_load((PROJECT_ROOT / "domain" / "responses.yml").read_text(encoding="utf-8"))
+    for variant in domain["responses"]["utter_ask_fault_detail_fault_wifi"]:
+        pressed = next((b["payload"] for b in variant["buttons"] if b["title"] == "经常掉线"), None)
+        assert pressed is not None, variant.get("channel")
+        symptom = json.loads(pressed[pressed.index("{"):])["symptom"]
+        turn = await run_action("action_triage_fault", load_tracker(
+            "fault_tv_no_signal", text=pressed, intent="fault_wifi", entities=[entity("symptom", symptom)],
+            fault_type="fault_wifi", triage_asked=True))
+        assert turn.slots.get("selfhelp_current") == "wifi_drops", turn.responses
+
+
 async def test_the_wifi_details_question_offers_slow_wifi_and_it_gets_the_slow_guide(run_action):
     """Found in review: "请问Wi-Fi具体是什么情况？" had no button for the commonest Wi-Fi complaint, a slow one,
     though the catalogue has its guide (Wi-Fi信号弱、网速慢…). Pressed, 网速慢 gets that guide."""
