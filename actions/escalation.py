@@ -21,6 +21,7 @@ from actions.identity import (ask_proof_again, code_not_received, details_questi
                               message_being_left, number_still_needed, proof_awaited, still_getting_the_proof,
                               tell_about_the_code, the_message_if_asked)
 from actions.named_request import request_named
+from actions.number_asked_why import asks_why_the_number, declines_the_number, tell_why_the_number
 from actions.new_install import ACTION as NEW_INSTALL_ACTION, asks_new_install
 from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
@@ -197,6 +198,8 @@ class ActionHandleDeny(Action):
             # code next was refused as unasked (found in a trial). Only a no saying the code is still coming
             # (``proof_wait_words``): any other ("不查了", "算了") drops the request.
             return await ask_proof_again(dispatcher, tracker, domain)
+        if asks_why_the_number(tracker):  # "为什么要手机号，不想给", read as a no: what the number is for
+            return tell_why_the_number(dispatcher, tracker)
         pending = tracker.get_slot("pending_request")
         if awaiting == "identity" and pending and last_said(tracker) not in STILL_NEEDED:
             # "没解决" again, or "不用了", while asked for a number: the request stays, once, with the way
@@ -275,6 +278,10 @@ class ActionFallback(Action):
             return await leave_the_message(dispatcher, tracker, domain)
         if code_not_received(tracker):  # "验证码没收到" while the code is asked
             return tell_about_the_code(dispatcher, tracker)
+        if asks_why_the_number(tracker):  # "为什么要给你手机号？我不想给" while the number is asked
+            return tell_why_the_number(dispatcher, tracker)
+        if declines_the_number(tracker):  # "不想给号码": a no to the number question
+            return await continue_with("action_handle_deny", dispatcher, tracker, domain)
         if asks_new_install(tracker):  # "我家在天河区" before the number an install asked for: where, for the ticket
             return await continue_with(NEW_INSTALL_ACTION, dispatcher, tracker, domain)
         if asked_for_the_time_again(tracker):  # "周日上午", said again after a no, read as nothing in particular

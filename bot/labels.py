@@ -99,9 +99,9 @@ WORD_LISTS = ("selfhelp_not_fixed_words", "selfhelp_fixed_words", "nothing_more_
               "account_password_words", "account_money_words", "login_name_words", "question_filler_words",
               "person_declined_words", "person_asked_words", "cheaper_plan_words", "plan_change_words",
               "plan_rules_words", "plan_pick_fillers", "bill_whole_words", "plan_pick_generic_words", "proof_wait_words",
-              "another_fault_words")
+              "another_fault_words", "number_declined_words")
 WORD_LISTS_BY_PART = ("bill_question", "plan_question", "fault_named_by", "ticket_question", "cheaper_plan_categories",
-                      "requests_named_with_a_number")
+                      "requests_named_with_a_number", "number_why_question")
 
 
 def _check_word_lists(path: Path, labels: dict) -> None:
