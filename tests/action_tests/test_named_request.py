@@ -29,6 +29,10 @@ NAMED = [
     ("报修工单 13800000001", "inform", 0.51, "action_identify_customer",
      ranked(("inform", 0.51), ("query_ticket", 0.2), ("report_fault", 0.1)),
      ["utter_ack_ticket", "utter_verification_code_sent"]),
+    # Found in a live trial: a message left before and not answered filed a second message (留言 named it).
+    ("我上次留言了还没人回 13800000001", "nlu_fallback", 0.45, "action_fallback",
+     ranked(("nlu_fallback", 0.45), ("query_ticket", 0.33), ("leave_message", 0.27)),
+     ["utter_ack_ticket", "utter_verification_code_sent"]),
 ]
 
 
@@ -114,3 +118,13 @@ def test_the_requests_start_as_the_rules_start_them():
     started = {rule["steps"][0]["intent"]: rule["steps"][1]["action"] for rule in rules["rules"]
                if len(rule["steps"]) == 2 and "intent" in rule["steps"][0]}
     assert {intent: started[intent] for intent in REQUEST_STARTS} == REQUEST_STARTS
+
+
+async def test_not_a_complaint_beside_a_number_files_none_and_notes_the_number(run_action, with_redis):
+    """Found in a live trial: "我不是要投诉 138…" (complaint 0.94) was thanked for a complaint and asked to wait."""
+    chat = Chat(run_action)
+    turn = await chat.says("我不是要投诉 13800000001", "complaint", "action_complaint",
+                           ranking=ranked(("complaint", 0.94), ("inform", 0.03)), confidence=0.94,
+                           entities=[entity("phone_number", "13800000001")])
+    assert turn.responses == ["utter_identity_noted"]
+    assert not chat.tracker.get_slot("pending_request") and not chat.tracker.get_slot("last_ticket_id")
