@@ -41,6 +41,12 @@ JUDGED = {
     # ``withdrawn``) only while a complaint waits for its number, before anything reads a ticket question.
     *{("ticket_question.complaint", "投诉", outer)
       for outer in ("不投诉了", "不想投诉了", "不用投诉了", "不要投诉了", "撤销投诉", "取消投诉", "撤回投诉")},
+    # ... and "我不是要投诉" as a complaint is started (actions/tickets.py ActionComplaint): a ticket question saying so
+    # would hear of complaint tickets among its own, no harm.
+    *{("ticket_question.complaint", "投诉", outer) for outer in ("不是要投诉", "不是想投诉", "没想投诉", "没要投诉")},
+    # A callback not returned, asked after beside a number ("没回电 138…", requests_named_with_a_number.query_ticket),
+    # is the callback's ticket: meant.
+    ("ticket_question.callback", "回电", "没回电"),
     # 没用完 (plan_rules_words) is read only in a plan question, 没用 only in the answer to "问题解决了吗？": never
     # the same message.
     ("selfhelp_not_fixed_words", "没用", "没用完"),
