@@ -26,6 +26,7 @@ from bot.handoff.history import repeat_contact
 from bot.handoff.queue import queue_from_settings
 from bot.handoff.rules import HandoffRules, load_rules
 from bot.handoff.service import request_handoff
+from bot.handoff.service_hours import agents_back_at
 from bot.handoff.tickets import session_start_bound
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.watcher import notice_state, remember_notice
@@ -196,8 +197,12 @@ class ActionRequestHuman(Action):
             dispatcher.utter_message(response="utter_queued", position=position.position, wait_minutes=minutes)
             dispatcher.utter_message(json_message={"kind": "queue_status", "position": position.position,
                                                    "wait_minutes": minutes})
-        else:  # no estimate to give: say so, and offer a callback or a message first
-            dispatcher.utter_message(response="utter_queue_nobody_available")
+        else:  # no estimate to give: say so (when the agents are back, at night), and offer a callback or a message
+            opens_at = agents_back_at(queue.clock())
+            if opens_at is None:
+                dispatcher.utter_message(response="utter_queue_nobody_available")
+            else:
+                dispatcher.utter_message(response="utter_queue_after_hours", opens_at=opens_at)
             dispatcher.utter_message(json_message={"kind": "queue_status", "position": position.position,
                                                    "wait_minutes": None, "agents_available": False})
         try:  # the waiting room repeats nothing the customer has just been told

@@ -84,6 +84,34 @@ def selfhelp_videos(media_dir) -> Path:
     return media_dir
 
 
+@pytest.fixture
+def agents_hours(tmp_path, monkeypatch):
+    """Pin the hotline's hours (``business_hours`` of content/ivr.yml) for a test: a customer queued with nobody online
+    is told when the agents are back outside them (bot/handoff/service_hours.py), so a test of anything else must not
+    hang on the hour it runs at. Called with the business_hours fields to change; ``closed_dates`` as dates."""
+    import yaml
+
+    def pin(**business_hours) -> Path:
+        config = yaml.safe_load((PROJECT_ROOT / "content" / "ivr.yml").read_text(encoding="utf-8"))
+        config["hold"]["audio"] = str(PROJECT_ROOT / "content" / config["hold"]["audio"])  # relative to the file
+        config["business_hours"].update({key: [d.isoformat() for d in value] if key == "closed_dates" else value
+                                         for key, value in business_hours.items()})
+        path = tmp_path / "ivr-hours.yml"
+        path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+        monkeypatch.setenv("KEFU_IVR_CONFIG", str(path))
+        settings_module.get_settings.cache_clear()
+        return path
+
+    yield pin
+    settings_module.get_settings.cache_clear()
+
+
+@pytest.fixture
+def agents_in_all_day(agents_hours):
+    """Agents' hours round the clock: "nobody online" is said as in the daytime, whatever the hour of the run."""
+    agents_hours(open="00:00", close="24:00", days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"])
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     """A real-time test's stalled event loop is logged with where it was (tests/loop_watch.py)."""

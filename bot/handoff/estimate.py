@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 
 # The waiting room's notices about the wait (bot.handoff.watcher.notify_if_changed): stale once an
 # agent has the conversation, so a phone call does not say them then (bot.ivr.engine).
-QUEUE_NOTICES = ("utter_queue_update", "utter_queue_nobody_available", "utter_queue_agents_back")
+QUEUE_NOTICES = ("utter_queue_update", "utter_queue_nobody_available", "utter_queue_after_hours",
+                 "utter_queue_agents_back")
 # (skill, window) -> the recorded handle times, newest first (bot.handoff.handle_history).
 HandleHistory = Callable[[str, int], Awaitable[list[float]]]
 

@@ -1,6 +1,6 @@
 """What a customer who (re)joins a queue is told: their place and the estimated wait, or that nobody
 is there to serve their group yet, in the same words as on their first request (``utter_queued`` /
-``utter_queue_nobody_available``, said by ``actions/handoff.py``).
+``utter_queue_nobody_available``, or ``utter_queue_after_hours`` at night, said by ``actions/handoff.py``).
 
 Used where the desk puts a customer in a queue again: found by a tester, a customer transferred to
 another skill group heard only "已为您转接" and never their new place or wait.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.queue import HandoffQueue, QueuePosition
+from bot.handoff.service_hours import agents_back_at
 from bot.handoff.watcher import notice_state, remember_notice
 
 
@@ -33,8 +34,13 @@ async def tell_place(queue: HandoffQueue, conversations, conversation_id: str, s
         said = await conversations.utter(conversation_id, "utter_queued", once=once, still_owed=still_owed,
                                          position=position.position, wait_minutes=minutes, **extra)
     else:
-        said = await conversations.utter(conversation_id, "utter_queue_nobody_available", once=once,
-                                         still_owed=still_owed, **extra)
+        opens_at = agents_back_at(queue.clock())
+        if opens_at is None:
+            said = await conversations.utter(conversation_id, "utter_queue_nobody_available", once=once,
+                                             still_owed=still_owed, **extra)
+        else:
+            said = await conversations.utter(conversation_id, "utter_queue_after_hours", once=once,
+                                             still_owed=still_owed, opens_at=opens_at, **extra)
     if still_owed is not None and said is None:
         return  # taken meanwhile: the agent's "joined" is what they heard
     await remember_notice(queue, conversation_id, notice_state(position.position, minutes, available))

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.contacts.planner import WORK_ITEM_ONLY
 from bot.handoff import keys
 from bot.handoff.queue import HandoffRequest
+from bot.handoff.service_hours import next_opening
 from bot.handoff.tickets import CUSTOMER_PROVEN, customer_id_of, filed, repository
 from bot.labels import ticket_summary
 
@@ -32,27 +33,10 @@ def callback_by(now: float, within_hours: float, zone: ZoneInfo | None = None, h
     it is closed (found by a tester: "客服会在06:27前回电" at 04:27, with agents in from 08:00). ``hours``:
     the hotline's ``BusinessHours`` the caller already has (the phone's flow), else read from content/ivr.yml."""
     start = datetime.fromtimestamp(now, timezone.utc)
-    opening = _next_opening(start, hours)
+    opening = next_opening(start, hours)
     if opening is not None:
         start = opening.replace(tzinfo=timezone.utc)
     return start.astimezone(zone or customers_zone()) + timedelta(hours=within_hours)
-
-
-def _next_opening(now: datetime, hours=None) -> datetime | None:
-    """When the agents are next in (naive UTC; None while open), from the hotline's hours (content/ivr.yml)."""
-    from bot.contacts.callbacks import next_opening
-    from bot.ivr.config import HotlineConfigSource
-    from bot.ivr.errors import HotlineConfigError
-    from bot.settings import get_settings
-
-    if hours is not None:
-        return next_opening(hours, now)
-    try:
-        hours = HotlineConfigSource(get_settings().ivr_config_path).get().hours
-    except HotlineConfigError as exc:  # no readable hours: promised from now, as before
-        logger.warning("handoff.callback.hours_unknown error=%s", exc)
-        return None
-    return next_opening(hours, now)
 
 
 def promised_time(due: datetime, now: float) -> str:

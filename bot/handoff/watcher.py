@@ -70,6 +70,7 @@ from bot.handoff.masking import mask_phone
 from bot.handoff.presence import PAGE_SILENT_S, customer_gone, customer_last_seen
 from bot.handoff.line import read_line
 from bot.handoff.queue import TRANSFER_FIELD, HandoffQueue, HandoffRequest, QueuePosition
+from bot.handoff.service_hours import agents_back_at
 from bot.handoff.tickets import customer_id_of, repository
 from bot.handoff.waiting_settings import WaitingRoomSettings, load_waiting_room
 from bot.handoff.waiting_tickets import customer_said, known_phone, promised_time, waiting_room_ticket
@@ -427,8 +428,16 @@ class WaitingRoom:
             await self.conversations.utter(conversation_id, "utter_queue_update", position=position.position,
                                            wait_minutes=minutes)
         else:
-            await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
+            await self.tell_nobody_online(conversation_id)
         await remember_notice(self.queue, conversation_id, notice_state(position.position, minutes, available))
+
+    async def tell_nobody_online(self, conversation_id: str) -> None:
+        """Nobody online to serve them: said so, with when the agents are back outside the hotline's hours."""
+        opens_at = agents_back_at(self.queue.clock())
+        if opens_at is None:
+            await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
+        else:
+            await self.conversations.utter(conversation_id, "utter_queue_after_hours", opens_at=opens_at)
 
     async def set_mode(self, conversation_id: str, mode: str) -> None:
         await self.queue.redis.hset(keys.conversation(conversation_id), "mode", mode)
@@ -582,7 +591,7 @@ class WaitingRoom:
         if not await remember_notice_if_unchanged(self.queue, conversation_id, state, as_read[:len(NOTICE_READ)]):
             return  # taken, left, moved meanwhile: the next pass tells what is true then
         if not available:
-            await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
+            await self.tell_nobody_online(conversation_id)
         elif last == NOBODY:
             await self.conversations.utter(conversation_id, "utter_queue_agents_back",
                                            position=position.position, wait_minutes=minutes)

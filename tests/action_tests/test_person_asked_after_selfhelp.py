@@ -23,6 +23,7 @@ async def mosaic_guide_sent(chat: Chat) -> None:
     assert chat.tracker.get_slot("selfhelp_current") == "tv_mosaic", sent.responses
 
 
+@pytest.mark.usefixtures("agents_in_all_day")  # "nobody online" as said in the daytime
 async def test_still_no_use_put_me_through_to_a_person_queues_them_with_the_guide_failed(run_action, with_redis):
     for text, intent, action, ranking in (
             ("还是没用，给我转人工吧", "nlu_fallback", "action_fallback", TRIAL_READING),  # the trial's reading
@@ -50,6 +51,7 @@ async def test_a_person_declined_with_it_is_no_request(run_action, with_redis):
     assert "utter_selfhelp_next" in turn.responses and not QUEUED & set(turn.responses)
 
 
+@pytest.mark.usefixtures("agents_in_all_day")  # "nobody online" as said in the daytime
 async def test_asking_for_the_person_offered_in_words_read_as_a_no_queues_them(run_action, with_redis):
     """Self-help spent and a person offered ("需要为您转接人工客服吗？"): "还是不行，找人工客服", read as a no, filed
     a repair instead, and "还是没用，给我转人工吧", read as nothing in particular, was not understood."""

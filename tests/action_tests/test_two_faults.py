@@ -156,6 +156,7 @@ async def person_taken(chat: Chat) -> Turn:
     return await chat.says("转人工", "request_human", "action_request_human")
 
 
+@pytest.mark.usefixtures("agents_in_all_day")  # "nobody online" as said in the daytime
 async def test_a_person_taken_about_two_faults_of_two_groups_is_queued_for_the_general_group(run_action, with_redis):
     """Found by the maintainers: the TV not fixed, the broadband's self-help failed, and the person taken was
     queued for the broadband's agents only (the fault in hand). Faults of two groups go to the default group

@@ -5,6 +5,8 @@ import asyncio
 import time
 from urllib.parse import urlparse
 
+import pytest
+
 from bot import settings as settings_module
 from bot.handoff import keys
 from bot.handoff.agents import AgentRoster
@@ -34,6 +36,7 @@ async def test_request_human_queues_with_context_tells_the_wait_and_pauses(run_a
     assert packet["slots"]["selfhelp_sent"] == ["bb_los_red"]
 
 
+@pytest.mark.usefixtures("agents_in_all_day")  # "nobody online" as said in the daytime
 async def test_with_nobody_signed_in_the_customer_is_told_so_and_offered_a_callback(run_action, with_redis):
     await AgentRoster(with_redis).register("a1", name="王芳", skills=["tv"], capacity=1, status="available")
     tracker = load_tracker("selfhelp_denied", text="转人工", intent="request_human", sender="nobody-there",
@@ -47,6 +50,7 @@ async def test_with_nobody_signed_in_the_customer_is_told_so_and_offered_a_callb
     assert await with_redis.hget(keys.conversation("nobody-there"), "notified") == b"nobody"
 
 
+@pytest.mark.usefixtures("agents_in_all_day")  # "nobody online" as said in the daytime
 async def test_an_agent_who_takes_and_leaves_a_customer_as_they_are_queued_is_told_to_them(
         run_action, with_redis, redis_url, monkeypatch):
     """王芳 takes the customer and signs out as the request is queued (the answer to its first read of who is on
@@ -102,6 +106,7 @@ async def test_second_selfhelp_failure_offers_a_human(run_action, with_redis):
     assert turn.responses == ["utter_selfhelp_offer_human"] and turn.slots["awaiting"] == "offer_human"
 
 
+@pytest.mark.usefixtures("agents_in_all_day")  # "nobody online" as said in the daytime
 async def test_top_tier_customer_goes_straight_to_the_queue(run_action, with_redis):
     from actions.backend import repository
 

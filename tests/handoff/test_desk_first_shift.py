@@ -153,6 +153,7 @@ async def test_a_transferred_customers_wait_at_the_desks_counts_from_the_transfe
     assert [e["waited_s"] for e in (await desk.overview("li"))["serving_entries"]] == [10.0]
 
 
+@pytest.mark.usefixtures("agents_in_all_day")  # "nobody online" as said in the daytime
 async def test_a_customer_transferred_to_a_group_nobody_serves_is_told_so(desk, queue, conversations):
     await signed_in(desk, "wang", ["tv"])
     await waiting(queue, "c1")

@@ -217,6 +217,7 @@ async def test_a_web_customer_naming_a_number_in_metadata_is_still_asked(room, q
     assert room.conversations.responses("c8") == ["utter_queue_ask_number"]
 
 
+@pytest.mark.usefixtures("agents_in_all_day")  # "nobody online" as said in the daytime
 async def test_notices_only_when_something_changed_and_honest_with_nobody_there(room, queue, clock):
     await wait_in_line(queue, "c5")
     await room.visit("c5")

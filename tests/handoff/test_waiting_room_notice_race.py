@@ -175,6 +175,7 @@ class HoldingAfterTransferred(HandingOver):
         return said
 
 
+@pytest.mark.usefixtures("agents_in_all_day")  # "nobody online" as said in the daytime
 async def test_an_agent_who_takes_and_leaves_a_customer_as_the_desk_tells_their_transfer_is_told_to_them(
         proxy, redis_url, queue, clock, rules, events, kefu_env):
     """王芳 transfers "chat" to billing; as her desk tells them their place there (its read of who serves billing

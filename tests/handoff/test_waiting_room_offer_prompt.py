@@ -12,12 +12,15 @@ import asyncio
 import contextlib
 import time
 
+import pytest
+
 from bot.handoff.waiting_settings import load_waiting_room
 from bot.handoff.watcher import WaitingRoom
 from tests.conftest import PROJECT_ROOT
 from tests.handoff.test_waiting_room import Conversations, agent_available, wait_in_line
 
 
+@pytest.mark.usefixtures("agents_in_all_day")  # "nobody online" as said in the daytime
 async def test_the_last_agent_going_away_offers_a_callback_within_a_pass_or_two(queue, clock):
     assert queue.rules.watch_interval_s <= 1.0, "content/handoff.yml: the pass the offer waits for"
     conversations = Conversations(clock)

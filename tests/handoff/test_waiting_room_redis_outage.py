@@ -118,6 +118,7 @@ async def test_no_nobody_there_then_agents_back_after_a_long_redis_outage(server
     assert await queue.serving("wang") == ["outage-served"], "her customer is still hers"
 
 
+@pytest.mark.usefixtures("agents_in_all_day")  # "nobody online" as said in the daytime
 async def test_agents_who_do_not_come_back_after_the_outage_are_taken_for_absent(server, queue, clock,
                                                                                  conversations):  # noqa: F811
     """The grace is a grace: a desk that has not checked in a minute after Redis came back is not there."""

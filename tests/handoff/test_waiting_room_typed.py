@@ -2,6 +2,8 @@
 a service change and a ticket question, and the waiting room only noted them)."""
 from __future__ import annotations
 
+import pytest
+
 from bot.handoff.estimate import wait_minutes
 from tests.handoff.test_waiting_room import agent_available, room, settings, wait_in_line  # noqa: F401 - fixtures
 
@@ -59,6 +61,7 @@ async def test_how_long_typed_tells_the_place_and_the_wait(room, queue, clock):
     assert await say(room, clock, "w-long", "我还在等吗", "deny") == ["utter_queue_update"]
 
 
+@pytest.mark.usefixtures("agents_in_all_day")  # "nobody online" as said in the daytime
 async def test_how_long_with_nobody_online_says_so_rather_than_a_wait(room, queue, clock):
     await wait_in_line(queue, "w-nobody")
     await room.visit("w-nobody")

@@ -15,6 +15,7 @@ import time
 import uuid
 from urllib.parse import urlparse
 
+import pytest
 import redis.asyncio as aioredis
 
 from bot.db.repository import Repository
@@ -71,6 +72,7 @@ async def test_nobody_online_is_said_once_to_a_caller_who_waits(kefu_env, redis)
     assert caller.said == []
 
 
+@pytest.mark.usefixtures("agents_in_all_day")  # "nobody online" as said in the daytime
 async def test_an_agent_who_takes_and_leaves_a_caller_as_they_are_queued_is_told_to_them(
         kefu_env, redis, redis_url):  # noqa: F811
     """Told nobody is online, the caller waits; 李雷 signs in, takes the call and signs out as it is queued (the
