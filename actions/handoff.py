@@ -21,6 +21,7 @@ from actions.backend import catalogue, channel_of, db, latest_text, record, repo
 from actions.chain import continue_with
 from actions.identity import identified, local_phone, verified_customer
 from bot.db.repository import Customer, DatabaseError
+from bot.handoff import keys
 from bot.handoff.estimate import wait_minutes
 from bot.handoff.history import repeat_contact
 from bot.handoff.queue import queue_from_settings
@@ -145,6 +146,16 @@ def this_session(tracker: Tracker, tickets: list[dict], customer: Customer | Non
             or t["created_at"] >= started]
 
 
+async def keep_number_given(queue, tracker: Tracker) -> None:
+    """The mobile number the customer typed in this session (a complaint filed on it, say) is where a callback or a
+    message booked while waiting reaches them, as one typed in the waiting room is (``callback_phone``): found in a
+    live trial, the waiting room asked for the number just given. A proven customer's registered number and a
+    caller's own line still come first (bot.handoff.waiting_tickets.known_phone); the booking names the number, masked."""
+    number = str(tracker.get_slot("phone_number") or "")
+    if load_waiting_room().phone_pattern.match(number):
+        await queue.redis.hset(keys.conversation(tracker.sender_id), "callback_phone", number)
+
+
 class ActionRequestHuman(Action):
     def name(self) -> str:
         return "action_request_human"
@@ -184,6 +195,10 @@ class ActionRequestHuman(Action):
             dispatcher.utter_message(response="utter_handoff_unavailable")
             return [SlotSet("awaiting", None)]
         position = result.position
+        try:
+            await keep_number_given(queue, tracker)
+        except RedisError:  # not kept: the waiting room asks for the number, as before
+            logger.warning("handoff.number_unkept conversation=%s", tracker.sender_id)
         try:  # the customer is queued now: never tell them otherwise, whatever the roster says
             available = await queue.roster.capacity_for(skill) > 0
         except (RedisError, OSError):  # unknown: give the estimate; the waiting room corrects it once Redis answers

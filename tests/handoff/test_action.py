@@ -226,3 +226,22 @@ async def test_a_ticket_from_an_earlier_session_of_the_conversation_stays_off_th
     repository().move_ticket(this_session, "resolved")
     followed = await disposition_ticket(request, "ticket", "安排跟进", "demo")
     assert followed not in (earlier, this_session), "the earlier customer's visit was told as the new person's ticket"
+
+
+@pytest.mark.usefixtures("agents_in_all_day")
+async def test_the_number_given_for_a_complaint_is_where_a_callback_booked_while_waiting_goes(run_action, with_redis):
+    """Found in a live trial: a customer who filed a complaint on 138… and asked for a person was asked for their
+    number again by the waiting room's 预约回电. The number typed in this session is where the callback goes (the
+    booking names it, masked); one never typed is still asked for."""
+    queue = HandoffQueue(with_redis)
+    room = WaitingRoom(queue, HandingOver(time.time))
+    for sender, given in (("gave-a-number", "13800000001"), ("gave-none", None)):
+        tracker = load_tracker("selfhelp_denied", text="转人工", intent="request_human", sender=sender,
+                               selfhelp_failures=2, phone_number=given)
+        await run_action("action_request_human", tracker)
+        await room.visit(sender)
+        room.conversations.customer(sender, "/leave_message", "leave_message")
+        await room.visit(sender)
+    response, values = room.conversations.said["gave-a-number"][-1]
+    assert response == "utter_queue_callback_booked" and values["phone_masked"] == "138****0001"
+    assert room.conversations.responses("gave-none")[-1] == "utter_queue_ask_number"
