@@ -234,7 +234,7 @@ class ActionQueryPlan(IdentifiedAction):
         if names_any(said, labels().get("plan_rules_words")) and await say_article(dispatcher, "plan_rules_article"):
             await record(tracker, "answer_given", topic="plan_rules")
             return []
-        if any(words in said for words in labels().get("own_plan_words") or ()):
+        if asks_own_plan(said):
             return await super().run(dispatcher, tracker, domain)  # identified and proven, then served
         try:
             customer = await verified_customer(tracker)
@@ -251,6 +251,13 @@ class ActionQueryPlan(IdentifiedAction):
                        if verified and customer is not None and customer.plan_code else None)
         except DatabaseError:
             return db_error(dispatcher)
+        if current and asks_own_plan(request_text(tracker)):
+            # "我现在用的是什么套餐": their plan, not every plan on sale before it (found in a live trial)
+            dispatcher.utter_message(
+                response="utter_current_plan", plan_name=current["name"], monthly_fee=money(current["monthly_fee_cents"])
+            )
+            await record(tracker, "answer_given", topic="plan")
+            return []
         template = labels()["plan_line"]
         lines = "\n".join(
             template.format(name=p["name"], monthly_fee=money(p["monthly_fee_cents"]), description=p["description"])
@@ -264,6 +271,11 @@ class ActionQueryPlan(IdentifiedAction):
             )
         await record(tracker, "answer_given", topic="plan")
         return []
+
+
+def asks_own_plan(said: str) -> bool:
+    """Whether a plan question asks about the customer's own plan (``own_plan_words``)."""
+    return any(words in said for words in labels().get("own_plan_words") or ())
 
 
 def asks_for_a_cheaper_plan(said: str) -> bool:
