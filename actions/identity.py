@@ -27,11 +27,13 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
-from actions.backend import db, labels, last_said, latest_entity, latest_text, names_any, record, repository, says_any
+from actions.backend import (channel_of, db, labels, last_said, latest_entity, latest_text, names_any, record,
+                             repository, says_any)
 from actions.chain import continue_with, find_action
 from actions.clarify import take_typed_option
 from actions.named_request import request_named
 from bot.db.repository import Customer, DatabaseError
+from bot.handoff.agents import PHONE_CHANNEL
 from bot.handoff.masking import AWAITING_PROOF, blank_secrets, is_bare_proof, mask_phone, proof_secrets
 from bot.handoff.masking import PROOF as ANSWER  # an SMS code or a service password
 from bot.notify import NotifyError, OutboxNotifier
@@ -421,7 +423,8 @@ PASSWORD_ONLY = "utter_verification_password_only"
 CODE_NOT_RECEIVED = "utter_verification_code_not_received"
 # How ``request_proof`` asked: a code sent, or the password only. Not ``secret_answers.PROOF_PROMPTS``, which also
 # holds the replies to a wrong answer: those do not say which way the proof was asked.
-PROOF_REQUESTS = ("utter_verification_code_sent", "utter_verification_code_sent_to_account", PASSWORD_ONLY)
+CODE_REQUESTS = ("utter_verification_code_sent", "utter_verification_code_sent_to_account")
+PROOF_REQUESTS = (*CODE_REQUESTS, PASSWORD_ONLY)
 
 
 def last_proof_prompt(tracker: Tracker) -> str | None:
@@ -446,8 +449,15 @@ def still_getting_the_proof(tracker: Tracker) -> bool:
 
 
 async def ask_proof_again(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
-    """The code or password asked for again as it was asked (``request_proof``: no second code, the first one still
-    counts), the request kept for when it is given."""
+    """The code or password asked for again (no second code: the first one still counts), the request kept for when
+    it is given. In a chat the code sent is said to be still good (``utter_proof_still_valid``): the whole prompt again
+    ("…它会收到一条6位短信验证码…") read as if another code were on its way (found in a live trial). The phone asks as it
+    asked (``request_proof``): its prompt is the one the call collects keys after."""
+    if code_not_received(tracker):  # "我没收到验证码": how to go on without it, not that it still counts
+        return tell_about_the_code(dispatcher, tracker)
+    if channel_of(tracker) != PHONE_CHANNEL and last_proof_prompt(tracker) in CODE_REQUESTS:
+        dispatcher.utter_message(response="utter_proof_still_valid")
+        return []
     return await continue_with(tracker.get_slot("pending_request"), dispatcher, tracker, domain)
 
 
