@@ -28,7 +28,7 @@ REQUEST_STARTS = {
 }
 DIGITS = re.compile(r"\d")
 # The editors' words taking a request back: a request's word inside one of them ("不投诉了 138…") does not name it.
-WITHDRAWN = ("complaint_withdrawn_words", "message_withdrawn_words")
+WITHDRAWN = ("complaint_withdrawn_words", "complaint_denied_words", "message_withdrawn_words")
 
 
 def request_named(tracker: Tracker) -> str | None:

@@ -18,8 +18,8 @@ from actions.chain import apply_slots, continue_with
 from actions.clarify import take_typed_option
 from actions.cheaper_plans import (CHANGE_PLAN, asks_cheaper, offer_cheaper_plans, picked_plan, plan_change_said,
                                    plan_named_in_request)
-from actions.backend import (catalogue, channel_of, db, labels, last_said, latest_entity, parts_named, record,
-                             repository, says_any)
+from actions.backend import (catalogue, channel_of, db, labels, last_said, latest_entity, latest_text, names_any,
+                             parts_named, record, repository, says_any)
 from actions.identity import (IdentifiedAction, Identity, customer_words, establish, local_phone, message_awaited,
                               no_message_given, request_event, request_text, without_secrets)
 from actions.kept_requests import KeptWhenDown
@@ -39,6 +39,7 @@ from bot.handoff.masking import AWAITING_PROOF, mask_phone
 from bot.handoff.rules import load_rules
 from bot.handoff.tickets import callback_number
 from bot.handoff.waiting_tickets import promised_time
+from bot.ivr.matching import without
 from bot.labels import ticket_summary
 from bot.repair_faults import fault_names, selfhelp_by_fault
 from bot.selfhelp import SelfHelpEntry
@@ -409,6 +410,20 @@ def withdrawn(tracker: Tracker) -> bool:
     return waiting and says_any(tracker, labels().get("complaint_withdrawn_words"))
 
 
+def asks_for_no_complaint(tracker: Tracker) -> bool:
+    """Whether a message read as a complaint says it is none ("我不是要投诉 138…", ``complaint_denied_words``) and
+    complains of nothing all the same: no 投诉 outside those words, no word of ``complaint_words`` (退款) or of
+    ``complaint_despite_words`` ("我本来没想投诉的，可你们三天都没来修": found in review, it was dropped)."""
+    words = labels()
+    text = latest_text(tracker)
+    denied = [word for word in words.get("complaint_denied_words") or () if word and word in text]
+    if not denied:
+        return False
+    rest = without(text, denied)
+    return ("投诉" not in rest and not names_any(rest, words.get("complaint_words"))
+            and not names_any(rest, words.get("complaint_despite_words")))
+
+
 # Replies that took the customer's words as their complaint before it could be filed (actions/acknowledge.py).
 COMPLAINT_HEARD = frozenset({"utter_ack_complaint", "utter_complaint_detail_noted"})
 
@@ -460,12 +475,13 @@ class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         if withdrawn(tracker):
             dispatcher.utter_message(response="utter_ok")
             return [SlotSet("pending_request", None), SlotSet("awaiting", None)]
-        if says_any(tracker, labels().get("complaint_withdrawn_words")):
-            # "我不是要投诉 138…" (complaint 0.94) started a complaint (found in a live trial): no complaint is asked
-            # for. The number is noted as any number is; other words get what the NLU's doubt gets.
-            given = latest_entity(tracker, "phone_number") or latest_entity(tracker, "account_number")
-            return await continue_with("action_identify_customer" if given else "action_fallback",
-                                       dispatcher, tracker, domain)
+        if asks_for_no_complaint(tracker):
+            # "我不是要投诉 138…" (complaint 0.94) started a complaint (found in a live trial): the number is noted, as any
+            # number is (nothing names a complaint there: named_request.WITHDRAWN), and without one nothing is started.
+            if latest_entity(tracker, "phone_number") or latest_entity(tracker, "account_number"):
+                return await continue_with("action_identify_customer", dispatcher, tracker, domain)
+            dispatcher.utter_message(response="utter_ok")
+            return []
         return await super().run(dispatcher, tracker, domain)
 
     async def serve(self, dispatcher, tracker, customer, verified):

@@ -128,3 +128,39 @@ async def test_not_a_complaint_beside_a_number_files_none_and_notes_the_number(r
                            entities=[entity("phone_number", "13800000001")])
     assert turn.responses == ["utter_identity_noted"]
     assert not chat.tracker.get_slot("pending_request") and not chat.tracker.get_slot("last_ticket_id")
+
+
+@pytest.mark.parametrize("text", ["我不是要投诉，我是要退款", "我本来没想投诉的，可你们三天都没来修",
+                                  "我不是要投诉客服，是要投诉你们的装机师傅 13800000001"])
+async def test_a_complaint_said_beside_not_a_complaint_is_still_one(run_action, with_redis, text):
+    """Found in review: these went round action_complaint and the fallback (or the number's action) until Python's
+    recursion limit, and the customer got no reply; said without a number, they were dropped."""
+    chat = Chat(run_action)
+    number = [entity("phone_number", "13800000001")] if "138" in text else []
+    turn = await chat.says(text, "complaint", "action_complaint", entities=number)
+    assert "utter_ack_complaint" in turn.responses or chat.tracker.get_slot("last_ticket_id"), turn.responses
+
+
+async def test_not_a_complaint_said_while_a_complaint_waits_for_its_number_keeps_it(run_action, with_redis):
+    """Found in review: "我不是要投诉客服，是要投诉你们的装机师傅…" said to the number question took the complaint back."""
+    chat = Chat(run_action)
+    await chat.says("我要投诉", "complaint", "action_complaint")
+    turn = await chat.says("我不是要投诉客服，是要投诉你们的装机师傅迟到三个小时", "complaint", "action_complaint")
+    assert "utter_ok" not in turn.responses
+    assert chat.tracker.get_slot("pending_request") == "action_complaint"
+
+
+async def test_not_a_complaint_alone_starts_none(run_action, with_redis):
+    chat = Chat(run_action)
+    turn = await chat.says("我不是要投诉", "complaint", "action_complaint")
+    assert turn.responses == ["utter_ok"] and not chat.tracker.get_slot("pending_request")
+
+
+@pytest.mark.parametrize("text", ["我要投诉，打了三次电话都没人回 13800000001",
+                                  "帮我留个言，宽带坏了打客服一直没人回 13800000001"])
+async def test_no_reply_words_do_not_hide_the_request_named_beside_a_number(run_action, with_redis, text):
+    """Found in review: 没人回, taken as asking after a ticket, named a second request beside the complaint (or the
+    message), and the number was only noted."""
+    turn = await Chat(run_action).says(text, "inform", "action_identify_customer", confidence=0.6,
+                                       entities=[entity("phone_number", "13800000001")])
+    assert "utter_identity_noted" not in turn.responses, turn.responses

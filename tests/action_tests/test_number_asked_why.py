@@ -71,3 +71,31 @@ async def test_why_the_number_for_a_new_install_is_the_call_back(run_action):
     assert asked.responses[-1] == "utter_ask_contact_number"
     told = await chat.says("要我电话干什么", "nlu_fallback", "action_fallback", confidence=0.45)
     assert told.responses == ["utter_why_contact_number"]
+
+
+@pytest.mark.parametrize("text, action, intent", [
+    ("我要投诉你们乱扣费", "action_complaint", "complaint"),
+    ("查一下我的话费", "action_query_bill", "query_bill"),
+])
+@pytest.mark.parametrize("said", ["打你们客服电话为什么一直没人接", "你们为什么天天打电话推销，烦死了", "我的号码为什么被停机了",
+                                  "宽带账号为什么登不上去", "乱扣的钱我一分都不想给", "我不想留在你们这了，太坑了"])
+async def test_words_about_something_else_are_not_taken_for_the_number_questioned(run_action, text, action, intent, said):
+    """Found in review: a why word beside any number word was told why the number was needed, and 不想给 / 不想留
+    said of the money or of staying with us declined the number."""
+    chat = Chat(run_action)
+    await number_asked(chat, text, intent, action)
+    turn = await chat.says(said, "nlu_fallback", "action_fallback", confidence=0.45)
+    assert not {"utter_why_number", "utter_why_number_proof", "utter_identity_still_needed"} & set(turn.responses)
+
+
+def test_on_the_phone_the_number_question_stays_open_after_the_why():
+    """Found in review: on the phone the why answer was no number prompt, so the keys pressed next were not the number."""
+    from bot.ivr.bot_turns import spoken_replies
+    from bot.ivr.config import load_hotline_config
+    from tests.conftest import PROJECT_ROOT
+
+    hotline = load_hotline_config(PROJECT_ROOT / "content" / "ivr.yml")
+    for reply in ("utter_why_number", "utter_why_number_proof", "utter_why_contact_number"):
+        spoken = spoken_replies([{"utter_action": reply, "text": "……"}], "{key}", 4,
+                                number_prompts=tuple(hotline.number_prompts))
+        assert spoken.asks_number, reply

@@ -97,13 +97,13 @@ async def test_declining_the_person_offered_in_other_words_files_the_repair(run_
 
 @pytest.mark.parametrize("text", ["不想转人工", "不想找人工", "别找人工了", "先不转人工", "不必转人工", "无需转人工",
                                   "不找人工", "算了不转人工了", "刚才人工客服说要重启", "不用转客服",
-                                  "能不能找个人上门修一下"])
+                                  "能不能找个人上门修一下", "我已经找客服好几次了", "不用了，找客服也没用"])
 def test_a_person_declined_or_only_mentioned_is_not_asked_for(text):
     assert not asks_for_a_person(text)
 
 
 @pytest.mark.parametrize("text", ["还是没用，给我转人工吧", "还是不行，找人工客服", "还是不行找人工", "为什么不转人工",
                                   "我不要机器人 转人工", "我要人工客服", "还是没用，要不转人工吧", "还是不行 要不给我转人工",
-                                  "还是没用 给我转客服", "还是不行，帮我找个客服"])
+                                  "还是没用 给我转客服", "还是不行，帮我转接客服"])
 def test_a_person_asked_for_still_is(text):
     assert asks_for_a_person(text)
