@@ -117,13 +117,20 @@ def in_address(text: str, match: re.Match) -> bool:
     return bool(before and before in ADDRESS_BEFORE) or bool(after and after in ADDRESS_AFTER)
 
 
+def days_named(text: str, moved_to) -> list[re.Match]:
+    """The days ``text`` names, those after the last of ``moved_to`` first ("周六又有事了 改成明天上午吧": tomorrow)."""
+    days = list(DAY.finditer(text))
+    start = max((text.rfind(word) for word in moved_to if word), default=-1)
+    return [day for day in days if day.start() > start >= 0] + [day for day in days if not day.start() > start >= 0]
+
+
 def asked_time(text: str, now: dt.datetime, when_words: dict, said: dt.datetime | None = None) -> str | None:
     """The visit time named in ``text``, as the customer is told it, or None when it names no day (or
     only one already past at ``now``: "今天上午" said in the afternoon promised a visit in the past). Its
     days count from when it was said (``said``, default ``now``): "明天" said at 23:59 and agreed to
     after midnight is the day after it was said, and "今天上午" said at 11:59 and agreed to after noon
     names a morning already past."""
-    for match in DAY.finditer(text or ""):
+    for match in days_named(text or "", when_words.get("moved_to") or ()):
         if in_address(text, match):
             continue
         date = day_of(match, (said or now).date())

@@ -131,9 +131,21 @@ def asks_to_cancel(text: str, tracker: Tracker) -> bool:
     return names_any(text, words.get("visit_named")) or (read_as_visit(tracker) and not asks_to_move(text))
 
 
+# Replies telling the customer their visit's time: "算了 不用来了 网好了" right after one is about that visit (found in a
+# live trial: read as nothing in particular, it got "抱歉，我没太明白").
+VISIT_TOLD = frozenset({"utter_visit_booked", "utter_visit_booked_at", "utter_visit_time_changed",
+                        "utter_visit_change_noted"})
+
+
+def visit_just_told(tracker: Tracker) -> bool:
+    return last_said(tracker) in VISIT_TOLD
+
+
 def read_as_visit(tracker: Tracker) -> bool:
-    """Whether the NLU read the request as about a visit: then 取消 alone can only mean the visit."""
-    return ((request_event(tracker).get("parse_data") or {}).get("intent") or {}).get("name") == "book_visit"
+    """Whether the NLU read the request as about a visit, or as nothing in particular right after a visit's time was
+    told ("算了 不用来了 网好了"): then 取消 alone can only mean the visit. Read as a service change, it is that."""
+    intent = ((request_event(tracker).get("parse_data") or {}).get("intent") or {}).get("name")
+    return intent == "book_visit" or (intent == "nlu_fallback" and visit_just_told(tracker))
 
 
 def asks_to_move(text: str) -> bool:

@@ -24,6 +24,10 @@ THURSDAY = dt.datetime(2026, 12, 3, 10, 0)
     ("二十号下午", "12月20日（周日）下午"),
     ("改到2号", "1月2日（周六）"),  # this month's 2nd is past: next month's
     ("工单TK000123号那个上门改到后天", "12月5日（周六）"),  # no 123rd day: the next day phrase
+    # Found in a live trial: the first day named was taken, the visit moved to the day the customer could not do.
+    ("周六又有事了 改成明天上午吧", "12月4日（周五）上午"),
+    ("明天不行 改到周六下午", "12月5日（周六）下午"),
+    ("本来约的周日，能改到下周一上午吗", "12月7日（周一）上午"),
 ])
 def test_a_named_day_becomes_a_date_and_the_rest_is_kept_as_said(said, kept):
     assert asked_time(said, THURSDAY, labels()["visit_when"]) == kept

@@ -677,3 +677,18 @@ async def test_cancel_words_said_the_other_way_round_call_nothing_off(run_action
     turn = await run_action("action_book_visit", load_tracker("query_bill", text=said, intent="book_visit", **VERIFIED))
     assert "utter_visit_cancel_noted" not in turn.responses
     assert not repository().get_ticket(visit)["details"].get("visit_cancel_requested")
+
+
+async def test_calling_off_the_visit_just_moved_in_words_the_nlu_did_not_place_cancels_it(run_action):
+    """Found in a live trial: "算了 不用来了 网好了", right after the visit was moved, got "抱歉，我没太明白"; only
+    "取消上门预约" called it off. Said to the time just told, the cancel words call that visit off."""
+    chat = Chat(run_action, **VERIFIED)
+    await chat.says("帮我约个师傅上门看看", "book_visit", "action_book_visit")
+    [visit] = visits()
+    moved = await chat.says("能改到周六下午吗", "book_visit", "action_book_visit")
+    assert "utter_visit_cancel_noted" not in moved.responses
+
+    turn = await chat.says("算了 不用来了 网好了", "nlu_fallback", "action_fallback", confidence=0.45)
+
+    assert turn.responses == ["utter_visit_cancel_noted"]
+    assert repository().get_ticket(visit["ticket_id"])["details"]["visit_cancel_requested"] == "算了 不用来了 网好了"
