@@ -61,6 +61,8 @@ def test_every_entry_is_complete_and_links_are_well_formed(catalogue):
         ("fault_wifi", "wifi老是掉线", None, "wifi_drops"),
         ("fault_wifi", "手机连着家里的无线 过一会儿就自动断开", None, "wifi_drops"),
         ("fault_wifi", "wifi连上了但是时断时续的", None, "wifi_drops"),
+        ("fault_wifi", "无线网总断", None, "wifi_drops"),
+        ("fault_wifi", "wifi经常掉", None, "wifi_drops"),
     ],
 )
 def test_best_match(catalogue, fault, text, code, expected):
