@@ -562,6 +562,9 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, Identi
         return known if known.customer is not None else await establish(tracker, number_given_for_it(tracker))
 
     async def run(self, dispatcher, tracker, domain):
+        if not message_awaited(tracker) and says_any(tracker, labels().get("message_left_before_words")):
+            # "我上次留言了还没人回 138…": the message left before, asked after (its progress), not a second one
+            return await continue_with("action_query_ticket", dispatcher, tracker, domain)
         not_the_message = no_message_given(dispatcher, tracker)  # "算了 不留言了", "好的"
         if not_the_message is not None:
             return not_the_message

@@ -164,3 +164,16 @@ async def test_no_reply_words_do_not_hide_the_request_named_beside_a_number(run_
     turn = await Chat(run_action).says(text, "inform", "action_identify_customer", confidence=0.6,
                                        entities=[entity("phone_number", "13800000001")])
     assert "utter_identity_noted" not in turn.responses, turn.responses
+
+
+@pytest.mark.parametrize("text, entities", [
+    ("我刚才留言了 什么时候有人回", []),
+    ("留言好几天了都没人理我 13800000001", [entity("phone_number", "13800000001")]),
+])
+async def test_a_message_left_before_asked_after_is_its_progress_not_a_second_one(run_action, with_redis, text,
+                                                                                  entities):
+    """Found in the next live trial: read as a message request, both filed a new message."""
+    chat = Chat(run_action)
+    turn = await chat.says(text, "leave_message", "action_leave_message", entities=entities)
+    assert not chat.tracker.get_slot("last_ticket_id"), turn.responses
+    assert "utter_ack_ticket" in turn.responses, turn.responses
