@@ -45,6 +45,7 @@ HISTORY_FIELDS: dict[str, frozenset[str]] = {
     "reported_again": frozenset({"channel", "said"}),          # a fault reported while its repair is open
     "complaint_again": frozenset({"channel", "said"}),         # a complaint made while one is open
     "complaint_more": frozenset({"channel", "said"}),          # more said in the chat that filed it
+    "complaint_withdraw": frozenset({"channel", "said"}),      # taken back in the chat that filed it
     "said_more": frozenset({"channel", "said"}),               # words not understood, said right after filing
     "callback_again": frozenset({"channel", "said"}),          # a callback asked for while one is promised
     "hurried": frozenset({"channel", "said"}),                 # "能不能快点" right after its progress was told

@@ -40,7 +40,8 @@ JUDGED = {
     # A complaint taken back ("不投诉了") names complaints: harmless, the words are read (actions/tickets.py
     # ``withdrawn``) only while a complaint waits for its number, before anything reads a ticket question.
     *{("ticket_question.complaint", "投诉", outer)
-      for outer in ("不投诉了", "不想投诉了", "不用投诉了", "不要投诉了", "撤销投诉", "取消投诉", "撤回投诉")},
+      for outer in ("不投诉了", "不想投诉了", "不用投诉了", "不要投诉了", "撤销投诉", "取消投诉", "撤回投诉", "投诉撤了", "投诉撤掉",
+                    "投诉撤回", "投诉取消")},
     # ... and "我不是要投诉" as a complaint is started (actions/tickets.py ActionComplaint): a ticket question saying so
     # would hear of complaint tickets among its own, no harm.
     *{("ticket_question.complaint", "投诉", outer) for outer in ("不是要投诉", "不是想投诉", "没想投诉", "没要投诉")},

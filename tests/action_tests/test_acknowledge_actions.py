@@ -254,3 +254,20 @@ async def test_a_request_about_codes_not_coming_said_before_any_code_was_asked_i
     await chat.says("13800000004", "inform", "action_identify_customer", entities=[entity("phone_number", "13800000004")])
     [ticket] = [t for t in repository().tickets_for(4) if t["kind"] == kind]
     assert own_words in ticket["summary"] and "话费" not in ticket["summary"]
+
+
+async def test_a_complaint_taken_back_in_the_conversation_that_filed_it_is_noted_as_taken_back(run_action):
+    """Found in a live trial: "哎我不是要投诉 把那个投诉撤了吧" after the complaint was filed was noted on it as more
+    of the complaint ("您补充的情况已记入投诉工单"). The withdrawal is noted for staff, and the customer hears so."""
+    from bot.ticket_notes import history_line
+
+    chat = Chat(run_action)
+    await chat.says("我要投诉你们的装机师傅迟到", "complaint", "action_complaint")
+    filed = await chat.says("13800000004", "inform", "action_identify_customer",
+                            entities=[entity("phone_number", "13800000004")])
+    ticket_id = filed.message("utter_complaint_recorded_after_ack")["ticket_id"]
+    taken_back = await chat.says("哎我不是要投诉 把那个投诉撤了吧", "complaint", "action_complaint")
+    assert taken_back.responses == ["utter_complaint_withdraw_noted"]
+    assert taken_back.message("utter_complaint_withdraw_noted")["ticket_id"] == ticket_id
+    lines = [history_line(row["note"]) for row in repository().ticket_history(ticket_id)]
+    assert any(line.startswith("客户要求撤回投诉") for line in lines), lines
