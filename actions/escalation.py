@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.accounts import BILL_ANSWERS, bill_topics_named
 from actions.backend import db, labels, last_said, latest_text, record, repository, says_any
 from actions.chain import continue_with
+from actions.change_withdrawn import change_taken_back, note_taken_back
 from actions.clarify import ask_which_intent, take_typed_option
 from actions.csat import record_score, typed_score
 from actions.handoff import asks_about_the_queue, offer_human, tell_not_waiting
@@ -173,6 +174,9 @@ class ActionHandleDeny(Action):
             return message
         if code_not_received(tracker):  # "我没收到验证码" (read as a no) while the code is asked: the request stays
             return tell_about_the_code(dispatcher, tracker)
+        withdrawn = await change_taken_back(tracker)
+        if withdrawn is not None:  # "等下 不换了" right after the plan change was filed
+            return await note_taken_back(dispatcher, tracker, withdrawn)
         awaiting = tracker.get_slot("awaiting")
         if awaiting == "selfhelp_feedback":
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
@@ -281,6 +285,9 @@ class ActionFallback(Action):
             return tell_about_the_code(dispatcher, tracker)
         if asks_why_the_number(tracker):  # "为什么要给你手机号？我不想给" while the number is asked
             return tell_why_the_number(dispatcher, tracker)
+        withdrawn = await change_taken_back(tracker)
+        if withdrawn is not None:  # "还是保留原来的吧" after the plan change was filed, read as nothing in particular
+            return await note_taken_back(dispatcher, tracker, withdrawn)
         if declines_the_number(tracker):  # "不想给号码": a no to the number question
             return await continue_with("action_handle_deny", dispatcher, tracker, domain)
         if asks_new_install(tracker):  # "我家在天河区" before the number an install asked for: where, for the ticket

@@ -15,6 +15,7 @@ from actions.acknowledge import AcknowledgeFirst, acknowledged_already
 from actions.handoff import asks_whether_queued, tell_not_waiting
 from actions.accounts import money
 from actions.chain import apply_slots, continue_with
+from actions.change_withdrawn import change_taken_back, note_taken_back
 from actions.clarify import take_typed_option
 from actions.cheaper_plans import (CHANGE_PLAN, asks_cheaper, offer_cheaper_plans, picked_plan, plan_change_said,
                                    plan_named_in_request)
@@ -232,6 +233,9 @@ class ActionManageService(AcknowledgeFirst, IdentifiedAction):
         chosen = await take_typed_option(tracker)
         if chosen is not None:  # "我选4K超清电视包" to the cheaper plans: that plan, as if tapped
             return chosen
+        withdrawn = await change_taken_back(tracker)
+        if withdrawn is not None:  # "刚才那个换套餐的单子帮我撤销": taken back, not a second change
+            return await note_taken_back(dispatcher, tracker, withdrawn)
         change = await change_asked(tracker)
         if change == NEW_INSTALL:  # no account to prove yet: ActionNewInstall
             return await ActionNewInstall().run(dispatcher, tracker, domain)

@@ -341,3 +341,29 @@ async def test_the_plans_close_once_the_customer_moves_on(run_action):
     tracker = answered(tracker, "action_query_bill", await run_action("action_query_bill", tracker))
     turn = await run_action("action_fallback", typed(tracker, "千兆宽带", "nlu_fallback", 0.4))
     assert not [e for e in turn.events if e.get("event") == "rewind"], "no plan picked"
+
+
+@pytest.mark.parametrize("said, intent, action, entities", [
+    ("等下 不换了 还是保留原来的吧", "deny", "action_handle_deny", []),
+    ("刚才那个换套餐的单子帮我撤销", "manage_service", "action_manage_service", CHANGE_PLAN),
+    ("还是保留原来的吧", "nlu_fallback", "action_fallback", []),
+])
+async def test_a_plan_change_taken_back_in_the_chat_that_filed_it_is_noted_not_filed_again(
+        run_action, said, intent, action, entities):
+    """Found in a live trial: "等下 不换了 还是保留原来的吧" after the change was filed got "还有其他需要帮忙的吗？", the
+    change still open for staff to carry out, and "刚才那个换套餐的单子帮我撤销" filed a second change."""
+    from bot.ticket_notes import history_line
+
+    chat = Chat(run_action, **proven(4))
+    shown = await chat.says("我想换个便宜点的套餐", "manage_service", "action_manage_service", entities=CHANGE_PLAN)
+    choice = picked(shown.message("utter_cheaper_plans"), "300M宽带")
+    filed = await chat.says("/manage_service" + json.dumps(choice), "manage_service", "action_manage_service",
+                            entities=[entity(k, v) for k, v in choice.items()])
+    ticket_id = filed.message("utter_plan_change_recorded")["ticket_id"]
+
+    taken_back = await chat.says(said, intent, action, entities=entities,
+                                 confidence=0.45 if intent == "nlu_fallback" else 0.9)
+    assert taken_back.responses == ["utter_service_change_withdraw_noted"]
+    assert [t["ticket_id"] for t in service_changes(4)] == [ticket_id], "no second change"
+    lines = [history_line(row["note"]) for row in repository().ticket_history(ticket_id)]
+    assert any(line.startswith("客户要求撤回这次业务办理") for line in lines), lines

@@ -1,0 +1,40 @@
+"""A service change taken back in the conversation that filed it ("等下 不换了 还是保留原来的吧").
+
+Found in a live trial: after a plan change was filed, "不换了" got "好的，还有其他需要帮忙的吗？" with the change still open
+for staff to carry out, and "刚才那个换套餐的单子帮我撤销" filed a second change. Words of the editors'
+``change_withdrawn_words`` said while this conversation's change is the ticket in hand (``last_ticket_id``) note the
+withdrawal on it for staff, who close it before anything is changed, and the customer hears so.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend import channel_of, db, labels, repository, says_any
+from actions.identity import customer_words
+from actions.visits import OPEN
+from bot.ticket_notes import history_note
+
+SERVICE_CHANGE = "service_change"
+
+
+async def change_taken_back(tracker: Tracker) -> dict | None:
+    """The open service change filed in this conversation that the latest message takes back, or None."""
+    ticket_id = tracker.get_slot("last_ticket_id")
+    if not ticket_id or not says_any(tracker, labels().get("change_withdrawn_words")):
+        return None
+    ticket = await db(repository().get_ticket, ticket_id)
+    if (ticket is None or ticket["kind"] != SERVICE_CHANGE or ticket["status"] not in OPEN
+            or ticket.get("conversation_id") != tracker.sender_id):
+        return None
+    return ticket
+
+
+async def note_taken_back(dispatcher: CollectingDispatcher, tracker: Tracker, ticket: dict) -> list[dict[str, Any]]:
+    await db(repository().note_ticket, ticket["ticket_id"],
+             history_note("change_withdraw", channel=channel_of(tracker), said=customer_words(tracker)[:500]))
+    dispatcher.utter_message(response="utter_service_change_withdraw_noted", ticket_id=ticket["ticket_id"])
+    return [SlotSet("awaiting", None), SlotSet("pending_request", None)]
