@@ -69,6 +69,7 @@ from bot.handoff.transfer_owed import waiting_from
 from bot.handoff.masking import mask_phone
 from bot.handoff.presence import PAGE_SILENT_S, customer_gone, customer_last_seen
 from bot.handoff.line import read_line
+from bot.handoff.number_step import asks_why, declines
 from bot.handoff.queue import TRANSFER_FIELD, HandoffQueue, HandoffRequest, QueuePosition
 from bot.handoff.service_hours import agents_back_at
 from bot.handoff.tickets import customer_id_of, repository
@@ -364,7 +365,9 @@ class WaitingRoom:
             await self.set_mode(conversation_id, CONFIRM_CANCEL)
             await self.conversations.utter(conversation_id, "utter_queue_confirm_cancel")
             return True
-        if command == "status":
+        if command == "status":  # 继续排队, "我还要等多久": a number asked for is not any more
+            if mode.startswith("ask_number:") and await self.end_number_step(conversation_id):
+                await self.conversations.utter(conversation_id, "utter_queue_message_not_left")
             await self.tell_place(conversation_id, entry)
             return True
         if command is None and mode.startswith("ask_number:"):
@@ -397,21 +400,24 @@ class WaitingRoom:
         asks first (confirm_cancel), "多久能排到我" asks the place (status) — the NLU reads the last two as a
         service change and a ticket question (found in a review: both were only noted). While a number or a
         message is asked for, only a word alone (a message may say "不等了" or "还要等多久"): found driving the
-        chat, 不等了 was refused as a wrong number, each time, and the spent buttons left no way out."""
+        chat, 不等了 was refused as a wrong number, each time, and the spent buttons left no way out. A number asked
+        for a callback (no message to come) is asked the place inside a message too: found in a live trial, "我还要
+        等多久" was refused as a wrong number."""
         settings = self.settings
         said = text.casefold()  # "Cancel", "How long": mixed-language customers type the editors' words too
         alone = ALONE_EDGES.sub("", said)
         asked = mode.startswith("ask_number:") or mode == "message"
+        message_asked = mode in ("message", "ask_number:message")  # a message may come: it may say 还要等多久
 
         def typed(words: tuple[str, ...], within: bool) -> bool:
             words = tuple(word.casefold() for word in words)
-            return alone in words or within and not asked and any(word in said for word in words)
+            return alone in words or within and any(word in said for word in words)
 
-        if typed(settings.leave_words, True) or not asked and intent == "goodbye":
+        if typed(settings.leave_words, not asked) or not asked and intent == "goodbye":
             return "cancel"
-        if typed(settings.confirm_leave_words, False) or typed(settings.confirm_leave_within, True):
+        if typed(settings.confirm_leave_words, False) or typed(settings.confirm_leave_within, not asked):
             return "confirm_cancel"
-        if typed(settings.place_words, True):
+        if typed(settings.place_words, not message_asked):
             return "status"
         return None
 
@@ -514,9 +520,22 @@ class WaitingRoom:
         return await self.book(conversation_id, entry, "callback", phone, "")
 
     async def take_number(self, conversation_id: str, entry: dict, text: str, then: str) -> bool:
+        """The number asked for (``then``: the callback or the message it is for). Asked what it is for, the customer
+        hears it and the step stays open; declined or back to waiting instead (bot.handoff.number_step), the step ends,
+        nothing is booked and the place is kept: found in a live trial, both were refused as a wrong number."""
         key = keys.conversation(conversation_id)
         number = "".join(ch for ch in text if ch.isdigit())
-        if not self.settings.phone_pattern.match(number):
+        given = self.settings.phone_pattern.match(number) is not None  # "为什么要号码？13912345678" gives it
+        if not given and asks_why(text):
+            await self.conversations.utter(conversation_id, "utter_queue_number_why")
+            return True
+        if not given and declines(text, self.settings.back_to_waiting_words):
+            dropped = await self.end_number_step(conversation_id)
+            await self.conversations.utter(conversation_id, "utter_queue_number_declined")
+            if dropped:
+                await self.conversations.utter(conversation_id, "utter_queue_message_not_left")
+            return True
+        if not given:
             if then == "message" and text and not is_number_attempt(text):
                 # The message came before the number (found by testers: it was refused as a bad
                 # number, then asked for again, even when it only mentioned "20块"): keep it and ask
@@ -531,6 +550,15 @@ class WaitingRoom:
         if then == "message" and kept:
             return await self.book(conversation_id, entry, "callback", number, kept)
         return await self.callback_or_message(conversation_id, entry, then)
+
+    async def end_number_step(self, conversation_id: str) -> bool:
+        """The number no longer asked for, and a message typed before it dropped (not filed later with another step's
+        number): True when there was one, which the customer is told was not left."""
+        key = keys.conversation(conversation_id)
+        kept = as_text_or_none(await self.queue.redis.hget(key, "left_message"))
+        await self.set_mode(conversation_id, "")
+        await self.queue.redis.hdel(key, "left_message")
+        return bool(kept)
 
     async def take_message(self, conversation_id: str, entry: dict, event: dict, text: str) -> bool:
         phone = await self.verified_phone(conversation_id, entry)
