@@ -29,6 +29,7 @@ class WaitingRoomSettings:
     place_words: tuple[str, ...] = ()  # 多久能排到我: told the place in line and the wait
     question_ends: tuple[str, ...] = ()  # 还在排队吗 read as a complaint: a question about the queue
     back_to_waiting_words: tuple[str, ...] = ()  # said to "your number?" (不要回电了): that step ends, the place kept
+    number_refused_words: tuple[str, ...] = ()  # ... and, to a callback's number only, 不想给 alone
 
     def grace_for(self, channel: str) -> float | None:
         """How long a silent customer of ``channel`` stays queued; None: until they leave themselves."""
@@ -50,6 +51,7 @@ def parse_waiting_room(raw: dict) -> WaitingRoomSettings:
             place_words=_words(raw, "place_words"),
             question_ends=_words(raw, "question_ends"),
             back_to_waiting_words=_words(raw, "back_to_waiting_words"),
+            number_refused_words=_words(raw, "number_refused_words"),
         )
     except (TypeError, ValueError, re.error, AttributeError) as exc:
         raise WaitingRoomSettingsError(f"waiting_room.yml: {exc!r}") from exc

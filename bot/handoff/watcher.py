@@ -529,7 +529,8 @@ class WaitingRoom:
         if not given and asks_why(text):
             await self.conversations.utter(conversation_id, "utter_queue_number_why")
             return True
-        if not given and declines(text, self.settings.back_to_waiting_words):
+        refused = self.settings.number_refused_words if then == "callback" else ()  # a message may say 不想给
+        if not given and declines(text, self.settings.back_to_waiting_words + refused):
             dropped = await self.end_number_step(conversation_id)
             await self.conversations.utter(conversation_id, "utter_queue_number_declined")
             if dropped:

@@ -48,8 +48,8 @@ async def test_asking_why_the_number_hears_what_it_is_for_and_the_step_stays_ope
     assert answered == (["utter_queue_callback_booked"] if pressed == "callback" else ["utter_queue_message_prompt"])
 
 
-@pytest.mark.parametrize("pressed", ["callback", "message"])
-@pytest.mark.parametrize("text", ["算了不想给", "不想给号码", "不要回电了", "我继续排队吧"])
+@pytest.mark.parametrize("pressed, text", [(pressed, text) for pressed in ("callback", "message")
+                                           for text in ("不想给号码", "不要回电了", "我继续排队吧")] + [("callback", "算了不想给")])
 async def test_declining_the_number_keeps_the_place_and_books_nothing(room, queue, clock, kefu_env, text, pressed):
     conversation_id = f"no-{pressed}"
     await asked_for_a_number(room, queue, clock, conversation_id, pressed)
@@ -95,3 +95,10 @@ async def test_cancel_alone_and_not_waiting_still_work_while_the_number_is_asked
 async def test_a_number_given_with_the_question_is_taken(room, queue, clock):
     await asked_for_a_number(room, queue, clock, "with", "callback")
     assert await say(room, clock, "with", "为什么要我手机号？好吧 13912345678") == ["utter_queue_callback_booked"]
+
+
+async def test_a_message_saying_it_does_not_want_to_pay_is_the_message_not_a_decline(room, queue, clock, kefu_env):
+    """不想给 alone declines a callback's number only: a message's number may come after the message, which may say it
+    (found in review: "乱扣的钱我一分都不想给" ended the step and was dropped)."""
+    await asked_for_a_number(room, queue, clock, "pay", "message")
+    assert await say(room, clock, "pay", "乱扣的钱我一分都不想给") == ["utter_queue_message_kept_ask_number"]
