@@ -195,15 +195,20 @@ async def test_a_complaint_taken_back_while_a_code_is_asked_is_dropped(run_actio
     assert not [t for t in repository().tickets_for(2) if t["kind"] == "complaint"]
 
 
+async def complaint_filed_on_a_number(chat: Chat) -> str:
+    """A complaint said, then filed on the number given for it: its ticket."""
+    await chat.says("我要投诉你们的装机师傅迟到", "complaint", "action_complaint")
+    filed = await chat.says("13800000004", "inform", "action_identify_customer",
+                            entities=[entity("phone_number", "13800000004")])
+    return filed.message("utter_complaint_recorded_after_ack")["ticket_id"]
+
+
 async def test_a_second_complaint_in_the_conversation_is_noted_with_its_own_words(run_action):
     """Found in a code review: the first complaint, heard while the number was asked, was written again into the
     note of every later complaint in the conversation (the words "heard" before the number were read as this
     complaint's too). Each complaint's note has its own words only."""
     chat = Chat(run_action)
-    await chat.says("我要投诉你们的装机师傅迟到", "complaint", "action_complaint")
-    filed = await chat.says("13800000004", "inform", "action_identify_customer",
-                            entities=[entity("phone_number", "13800000004")])
-    ticket_id = filed.message("utter_complaint_recorded_after_ack")["ticket_id"]
+    ticket_id = await complaint_filed_on_a_number(chat)
     second = await chat.says("还有你们客服电话总是打不通", "complaint", "action_complaint")
     assert second.responses == ["utter_complaint_detail_added"]
     [note] = [row["note"] for row in repository().ticket_history(ticket_id) if "客服电话总是打不通" in (row["note"] or "")]
@@ -262,10 +267,7 @@ async def test_a_complaint_taken_back_in_the_conversation_that_filed_it_is_noted
     from bot.ticket_notes import history_line
 
     chat = Chat(run_action)
-    await chat.says("我要投诉你们的装机师傅迟到", "complaint", "action_complaint")
-    filed = await chat.says("13800000004", "inform", "action_identify_customer",
-                            entities=[entity("phone_number", "13800000004")])
-    ticket_id = filed.message("utter_complaint_recorded_after_ack")["ticket_id"]
+    ticket_id = await complaint_filed_on_a_number(chat)
     taken_back = await chat.says("哎我不是要投诉 把那个投诉撤了吧", "complaint", "action_complaint")
     assert taken_back.responses == ["utter_complaint_withdraw_noted"]
     assert taken_back.message("utter_complaint_withdraw_noted")["ticket_id"] == ticket_id
