@@ -1,7 +1,8 @@
 """Asked for a number, the customer asks why, or would rather not give it ("为什么要给你手机号？我不想给").
 
 Found in a live trial: the NLU reads such words as nothing it is sure of, and the customer got "抱歉，我没太明白",
-with no word of what the number is for. A why question (a word of each part of the editors' ``number_why_question``)
+with no word of what the number is for. A why question (a word of each part of the editors' ``number_why_question``,
+read as the waiting room reads its own number step: bot/handoff/number_step.py)
 hears what the number is for, in the terms of the number asked: a request that tells the account's details needs the
 holder's proof; one filed on any registered number does not; a new install needs only a number to call back. The
 question stays open, so the number typed next still answers the request. A number declined without a why
@@ -16,7 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import labels, latest_entity, latest_text, says_any
 from actions.identity import asks_contact_number, proof_needed
-from bot.labels import parts_named
+from bot.handoff.number_step import asks_why
 
 
 def number_asked(tracker: Tracker) -> str | None:
@@ -30,9 +31,7 @@ def gives_no_number(tracker: Tracker) -> bool:
 
 def asks_why_the_number(tracker: Tracker) -> bool:
     """Whether the latest message, said to the number question, asks what the number is for."""
-    parts = labels().get("number_why_question") or {}
-    return (bool(number_asked(tracker)) and gives_no_number(tracker)
-            and bool(parts) and parts_named(latest_text(tracker).lower(), parts) == set(parts))
+    return bool(number_asked(tracker)) and gives_no_number(tracker) and asks_why(latest_text(tracker))
 
 
 def declines_the_number(tracker: Tracker) -> bool:
