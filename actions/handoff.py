@@ -208,12 +208,12 @@ class ActionRequestHuman(Action):
                      fault_type=tracker.get_slot("fault_type"), selfhelp_sent=tracker.get_slot("selfhelp_sent") or [],
                      customer_id=tracker.get_slot("customer_id"))
         minutes = wait_minutes(position.estimated_wait_s)
+        opens_at = None if available else agents_back_at(queue.clock())
         if available:
             dispatcher.utter_message(response="utter_queued", position=position.position, wait_minutes=minutes)
             dispatcher.utter_message(json_message={"kind": "queue_status", "position": position.position,
                                                    "wait_minutes": minutes})
         else:  # no estimate to give: say so (when the agents are back, at night), and offer a callback or a message
-            opens_at = agents_back_at(queue.clock())
             if opens_at is None:
                 dispatcher.utter_message(response="utter_queue_nobody_available")
             else:
@@ -221,7 +221,8 @@ class ActionRequestHuman(Action):
             dispatcher.utter_message(json_message={"kind": "queue_status", "position": position.position,
                                                    "wait_minutes": None, "agents_available": False})
         try:  # the waiting room repeats nothing the customer has just been told
-            await remember_notice(queue, tracker.sender_id, notice_state(position.position, minutes, available))
+            await remember_notice(queue, tracker.sender_id,
+                                  notice_state(position.position, minutes, available, opens_at))
         except RedisError:
             logger.warning("handoff.notice.unrecorded conversation=%s", tracker.sender_id)
         events = identified(customer) if customer else []

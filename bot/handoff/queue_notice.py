@@ -27,20 +27,19 @@ async def tell_place(queue: HandoffQueue, conversations, conversation_id: str, s
     """
     available = await queue.roster.capacity_for(skill) > 0
     minutes = wait_minutes(position.estimated_wait_s)
+    opens_at = None if available else agents_back_at(queue.clock())
     status = {"kind": "queue_status", "position": position.position,
               **({"wait_minutes": minutes} if available else {"wait_minutes": None, "agents_available": False})}
     extra = {} if channel == "ivr" else {"custom": status}
     if available:
         said = await conversations.utter(conversation_id, "utter_queued", once=once, still_owed=still_owed,
                                          position=position.position, wait_minutes=minutes, **extra)
+    elif opens_at is None:
+        said = await conversations.utter(conversation_id, "utter_queue_nobody_available", once=once,
+                                         still_owed=still_owed, **extra)
     else:
-        opens_at = agents_back_at(queue.clock())
-        if opens_at is None:
-            said = await conversations.utter(conversation_id, "utter_queue_nobody_available", once=once,
-                                             still_owed=still_owed, **extra)
-        else:
-            said = await conversations.utter(conversation_id, "utter_queue_after_hours", once=once,
-                                             still_owed=still_owed, opens_at=opens_at, **extra)
+        said = await conversations.utter(conversation_id, "utter_queue_after_hours", once=once,
+                                         still_owed=still_owed, opens_at=opens_at, **extra)
     if still_owed is not None and said is None:
         return  # taken meanwhile: the agent's "joined" is what they heard
-    await remember_notice(queue, conversation_id, notice_state(position.position, minutes, available))
+    await remember_notice(queue, conversation_id, notice_state(position.position, minutes, available, opens_at))

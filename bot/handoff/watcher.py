@@ -430,16 +430,17 @@ class WaitingRoom:
             return
         available = await self.queue.roster.capacity_for(entry["skill"]) > 0
         minutes = wait_minutes(position.estimated_wait_s)
+        opens_at = None if available else agents_back_at(self.queue.clock())
         if available:
             await self.conversations.utter(conversation_id, "utter_queue_update", position=position.position,
                                            wait_minutes=minutes)
         else:
-            await self.tell_nobody_online(conversation_id)
-        await remember_notice(self.queue, conversation_id, notice_state(position.position, minutes, available))
+            await self.tell_nobody_online(conversation_id, opens_at)
+        await remember_notice(self.queue, conversation_id,
+                              notice_state(position.position, minutes, available, opens_at))
 
-    async def tell_nobody_online(self, conversation_id: str) -> None:
+    async def tell_nobody_online(self, conversation_id: str, opens_at: str | None) -> None:
         """Nobody online to serve them: said so, with when the agents are back outside the hotline's hours."""
-        opens_at = agents_back_at(self.queue.clock())
         if opens_at is None:
             await self.conversations.utter(conversation_id, "utter_queue_nobody_available")
         else:
@@ -602,7 +603,8 @@ class WaitingRoom:
         """Tell the customer their place only when it (or the estimate, or who is there) changed."""
         key = keys.conversation(conversation_id)
         minutes = wait_minutes(position.estimated_wait_s)
-        state = notice_state(position.position, minutes, available)
+        opens_at = None if available else agents_back_at(self.queue.clock())
+        state = notice_state(position.position, minutes, available, opens_at)
         as_read = await self.queue.redis.hmget(key, NOTICE_READ + ["channel"])
         last, transfer, _, channel = map(as_text_or_none, as_read)
         if last == state:
@@ -620,8 +622,8 @@ class WaitingRoom:
         if not await remember_notice_if_unchanged(self.queue, conversation_id, state, as_read[:len(NOTICE_READ)]):
             return  # taken, left, moved meanwhile: the next pass tells what is true then
         if not available:
-            await self.tell_nobody_online(conversation_id)
-        elif last == NOBODY:
+            await self.tell_nobody_online(conversation_id, opens_at)
+        elif last in (NOBODY, AFTER_HOURS):
             await self.conversations.utter(conversation_id, "utter_queue_agents_back",
                                            position=position.position, wait_minutes=minutes)
         elif last is not None:
@@ -668,12 +670,17 @@ def is_number_attempt(text: str) -> bool:
 
 CONFIRM_CANCEL = "confirm_cancel"  # the mode of "您是要取消人工排队吗？" asked: a yes leaves, a no keeps the place
 NOBODY = "nobody"  # the notice state of "nobody is online to serve this queue"
+AFTER_HOURS = "nobody:after_hours"  # ... said outside the agents' hours, with when they are back
 WITH_AGENT = "with_agent"  # and of "just put back in line by their agent's leaving" (bot.handoff.departures)
 
 
-def notice_state(position: int, minutes: int, available: bool) -> str:
-    """What the customer was last told about their wait; a notice goes out only when this changes."""
-    return f"{position}:{minutes}" if available else NOBODY
+def notice_state(position: int, minutes: int, available: bool, opens_at: str | None = None) -> str:
+    """What the customer was last told about their wait; a notice goes out only when this changes. Nobody online
+    within the agents' hours and after them are told apart: found in review, a customer told "nobody online" at 20:55
+    was never told at 21:00 that the agents had gone for the night."""
+    if available:
+        return f"{position}:{minutes}"
+    return AFTER_HOURS if opens_at else NOBODY
 
 
 async def remember_notice(queue, conversation_id: str, state: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from bot.handoff.presence import mark_customer_seen
 from bot.handoff.queue import HandoffQueue
 from tests.action_tests.conftest import run_action, with_redis  # noqa: F401 - fixtures
 from tests.action_tests.trackers import load_tracker
@@ -46,3 +47,21 @@ async def test_the_waiting_room_says_when_the_agents_are_back_before_they_open(r
     await wait_in_line(queue, "early")
     await room.visit("early")
     assert room.conversations.said["early"] == [("utter_queue_after_hours", {"opens_at": "08:00"})]
+
+
+async def test_a_customer_told_nobody_is_online_hears_when_the_agents_close_for_the_night(
+        room, queue, clock, agents_hours):
+    """Found in review: told "nobody online" (that they may keep waiting) just before closing, the customer was never
+    told the agents had gone for the night: the notice said nothing new to the waiting room."""
+    agents_hours(open="00:00", close="06:20")  # the room's clock reads 06:13
+    await wait_in_line(queue, "at-closing")
+    await room.visit("at-closing")
+    assert room.conversations.responses("at-closing") == ["utter_queue_nobody_available"]
+    clock.advance(8 * 60)  # 06:21
+    await mark_customer_seen(queue.redis, "at-closing", clock())
+    await room.visit("at-closing")
+    assert room.conversations.said["at-closing"][-1] == ("utter_queue_after_hours", {"opens_at": "11-16 00:00"})
+    clock.advance(60)
+    await mark_customer_seen(queue.redis, "at-closing", clock())
+    await room.visit("at-closing")
+    assert len(room.conversations.said["at-closing"]) == 2, "said once"

@@ -55,6 +55,7 @@ def flow_engine(kefu_env, redis, handoff_redis) -> FlowEngine:  # noqa: F811
         clock=lambda: at))
 
 
+@pytest.mark.usefixtures("agents_in_all_day")  # the flow's clock reads 10:00, the waiting room's the real one
 async def test_nobody_online_is_said_once_to_a_caller_who_waits(kefu_env, redis):  # noqa: F811
     engine = flow_engine(kefu_env, redis, redis)
     call_id = f"nobody-{uuid.uuid4().hex[:8]}"
