@@ -27,7 +27,7 @@ from actions.new_install import ACTION as NEW_INSTALL_ACTION, asks_new_install
 from actions.misunderstanding import (
     FALLBACK_ACTIONS, MISUNDERSTOOD_BEFORE_OFFER, current_is_repeated_guess, intent_of, is_low_guess,
     misunderstood_in_a_row, turns)
-from actions.selfhelp import faults_named, names_another_entry, selfhelp_feedback
+from actions.selfhelp import answer_naming_faults, faults_named, names_another_entry, selfhelp_feedback
 from actions.service_questions import OFFER, SERVICE_OFFER
 from actions.ticket_records import note_said_more
 from actions.tickets import hurry_ticket
@@ -56,6 +56,9 @@ class ActionHandleAffirm(Action):
         chosen = await take_typed_option(tracker)
         if chosen is not None:  # "4K的" to the cheaper plans, read as a yes: that plan, as if tapped
             return chosen
+        answered = await answer_naming_faults(dispatcher, tracker, domain)
+        if answered is not None:  # "宽带好了 电视还是不行" while the TV is in hand: the TV not fixed
+            return answered
         awaiting = tracker.get_slot("awaiting")
         if awaiting == "selfhelp_feedback" and stray_guess(tracker) and names_another_entry(tracker):
             # "灯是红的" to "did it fix it?", read as an unsure yes (0.59), was told the fault was fixed (found
@@ -95,6 +98,9 @@ class ActionHandleThanks(Action):
         message = await the_message_if_asked(dispatcher, tracker, domain)  # read as this, it is the message asked for
         if message is not None:
             return message
+        answered = await answer_naming_faults(dispatcher, tracker, domain)
+        if answered is not None:  # "谢谢 宽带好了 电视还是不行": which fault is fixed, as said
+            return answered
         if tracker.get_slot("awaiting") == "selfhelp_feedback" and just_asked_if_it_worked(tracker):
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=True)
         # "谢谢 拜拜" is read as thanks: it got "还有其他问题吗？" after the customer said goodbye (found trying
@@ -177,6 +183,9 @@ class ActionHandleDeny(Action):
         withdrawn = await change_taken_back(tracker)
         if withdrawn is not None:  # "等下 不换了" right after the plan change was filed
             return await note_taken_back(dispatcher, tracker, withdrawn)
+        answered = await answer_naming_faults(dispatcher, tracker, domain)
+        if answered is not None:  # "电视好了 宽带还是不行", read as a no, got the TV's next guide (a live trial)
+            return answered
         awaiting = tracker.get_slot("awaiting")
         if awaiting == "selfhelp_feedback":
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
@@ -272,6 +281,9 @@ class ActionFallback(Action):
         chosen = await take_typed_option(tracker)
         if chosen is not None:  # "第二个" to "A or B?": that option, as if tapped
             return chosen
+        answered = await answer_naming_faults(dispatcher, tracker, domain)
+        if answered is not None:  # "电视可以了，网还是上不去" to "did it fix it?": the TV fixed, on to the broadband
+            return answered
         if says_not_fixed(tracker):
             return await selfhelp_feedback(dispatcher, tracker, domain, worked=False)
         if takes_the_person_offered(tracker):  # "还是没用，给我转人工吧", read as nothing in particular

@@ -10,11 +10,14 @@ when nothing else fits what they describe, triage asks the fault's details first
 said), then says so and goes on to the repair ticket. A fault said to keep
 coming back ("又断了 第三次了": ``repeat_words`` in content/selfhelp.yml) goes on to the repair ticket at once,
 marked a repeat (``fault_repeat``: actions/tickets.py files it one step more urgent, and says so); of two faults
-in one message, only the one whose own part says so (``fault_parts``).
+in one message, only the one whose own part says so (``fault_parts``). Asked "did it fix it?" about one of them,
+an answer naming them says which is fixed ("电视好了 宽带还是不行"), whatever the NLU read it as
+(``answer_naming_faults``).
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -29,6 +32,7 @@ from actions.handoff import offer_human
 from actions.identity import leave_the_message, message_being_left, verified_customer
 from actions.repairs import CHASED, chase_if_known
 from bot.db.repository import DatabaseError
+from bot.denial import said_not_denied
 from bot.handoff.rules import load_rules
 from bot.labels import asks_for_a_person, first_named, names_any
 from bot.media import media_ready
@@ -201,7 +205,7 @@ CLAUSE_BREAKS = re.escape("，,。.！!？?；;～~ \t\n\u3000")
 OWN_CLAUSE = re.compile(f"[{CLAUSE_BREAKS}]*[^{CLAUSE_BREAKS}]*")
 
 
-def fault_parts(tracker: Tracker) -> dict[str, str]:
+def fault_parts(tracker: Tracker, in_play: Collection[str] = ()) -> dict[str, str]:
     """Each fault ``faults_named`` finds with the part of the latest message said of it, where the repeat words are
     read (``says_repeat``). Its own part runs from its name to the next fault's: text between two names is the one
     before's ("电视没信号，宽带又断了": 又断了 is the broadband's; "电视又没信号了，宽带也上不了网": 又 is the TV's). Said of
@@ -209,9 +213,10 @@ def fault_parts(tracker: Tracker) -> dict[str, str]:
     clause after a clause break ("电视没信号，宽带也断了，这个月第三次了") unless a fault's own part says it came back
     already ("电视没信号，宽带又断了，第三次了": the broadband's). Two names with only a joining word, or nothing,
     between them (``join_words`` in content/selfhelp.yml: "电视和宽带又断了") share what the second's part says. Found
-    in review: the TV's part of "电视和宽带又断了" was "电视和", and the TV got self-help though said to be back."""
+    in review: the TV's part of "电视和宽带又断了" was "电视和", and the TV got self-help though said to be back.
+    ``in_play``: faults named whatever the NLU held possible (``faults_named_at``)."""
     text = latest_text(tracker)
-    named = faults_named_at(tracker)
+    named = faults_named_at(tracker, in_play)
     if not named:
         return {}
     starts = [at for at, _, _ in named[1:]] + [len(text)]
@@ -228,8 +233,9 @@ def fault_parts(tracker: Tracker) -> dict[str, str]:
     return {fault: " ".join((text[:named[0][0]], part, trailing)) for (_, _, fault), part in zip(named, parts)}
 
 
-def faults_named_at(tracker: Tracker) -> list[tuple[int, int, str]]:
-    """(where its name starts, where it ends, fault) for each fault ``faults_named`` finds, in the order said."""
+def faults_named_at(tracker: Tracker, in_play: Collection[str] = ()) -> list[tuple[int, int, str]]:
+    """(where its name starts, where it ends, fault) for each fault ``faults_named`` finds, in the order said; a fault
+    of ``in_play`` (those a conversation is about already) counts however unlikely the NLU held it."""
     message = tracker.latest_message or {}
     text = str(message.get("text") or "")
     intent = message.get("intent") or {}
@@ -239,7 +245,7 @@ def faults_named_at(tracker: Tracker) -> list[tuple[int, int, str]]:
     named = []
     for fault in words.get("fault_named_by") or {}:
         at = fault_named_at(text, fault, words)
-        if at is not None and ranking.get(fault, 0.0) >= SECOND_AT_LEAST:
+        if at is not None and (fault in in_play or ranking.get(fault, 0.0) >= SECOND_AT_LEAST):
             said = [len(word) for word in (words.get("fault_named_by") or {}).get(fault) or ()
                     if word and text.lower().startswith(word.lower(), at)]
             named.append((at, at + max(said, default=0), fault))
@@ -261,6 +267,9 @@ class ActionTriageFault(Action):
         chosen = await take_typed_option(tracker)
         if chosen is not None:  # "数字电视基本包" to the cheaper plans, read as a TV fault: that plan, as if tapped
             return chosen
+        answered = await answer_naming_faults(dispatcher, tracker, domain)
+        if answered is not None:  # "电视好了 宽带还是不行" to "did it fix it?": the TV fixed, on to the broadband
+            return answered
         parts = fault_parts(tracker)
         named = list(parts)
         if len(named) < 2:
@@ -444,3 +453,49 @@ async def selfhelp_feedback(
         return events + await send_entry(dispatcher, tracker, follow)
     # Self-help is exhausted: move on to a repair ticket.
     return await continue_with("action_create_fault_ticket", dispatcher, tracker, domain, events)
+
+
+def says_fixed(text: str) -> bool:
+    """Whether ``text`` says a fault works again (``selfhelp_fixed_words``), by a word not right after a denial
+    ("电视没好了", "不能用了": bot/denial.py)."""
+    return any(word and said_not_denied(text, word) for word in labels().get("selfhelp_fixed_words") or ())
+
+
+def fixed_said_by_name(tracker: Tracker) -> tuple[bool, list[str]] | None:
+    """An answer to "did it fix it?" with other faults in play (``faults_next``, ``faults_unfixed``) that names the
+    fault in hand and says of it, or of another in play, that it is fixed (``says_fixed`` of its own part,
+    ``fault_parts``): (whether the fault in hand is fixed, the others in play said fixed). None for any other
+    message: the NLU's reading stands. Found in a live trial: "电视好了 宽带还是不行", read as a no, got the TV's
+    next guide, the set-top box's factory reset on a box that now worked."""
+    current = tracker.get_slot("fault_type")
+    others = [*(tracker.get_slot("faults_next") or []), *(tracker.get_slot("faults_unfixed") or [])]
+    if tracker.get_slot("awaiting") != "selfhelp_feedback" or not current or not others:
+        return None
+    parts = fault_parts(tracker, in_play={current, *others})
+    fixed = {fault for fault, part in parts.items() if says_fixed(part)}
+    if current not in parts or not fixed & {current, *others}:
+        return None
+    return current in fixed, [fault for fault in others if fault in fixed]
+
+
+async def answer_naming_faults(dispatcher: CollectingDispatcher, tracker: Tracker,
+                               domain: dict) -> list[dict[str, Any]] | None:
+    """The answer to "did it fix it?" that ``fixed_said_by_name`` reads, however the NLU read it (a no, a yes,
+    nothing in particular, a fault): the fault in hand fixed or not, as a yes or a no is. Another fault in play said
+    fixed ("宽带好了 电视还是不行" while the TV is in hand) is dropped from those still to come or kept for the repair,
+    and recorded fixed (``selfhelp_resolved`` with its ``fault_type`` and no guide: none is credited). None when the
+    message is no such answer."""
+    verdict = fixed_said_by_name(tracker)
+    if verdict is None:
+        return None
+    worked, fine = verdict
+    customer = await proven_customer_key(tracker) if fine else ""
+    for fault in fine:
+        await record(tracker, "selfhelp_resolved", fault_type=fault, customer=customer)
+    def left(slot: str) -> list[str]:
+        return [fault for fault in tracker.get_slot(slot) or [] if fault not in fine]
+
+    dropped = apply_slots(tracker, [SlotSet("faults_next", left("faults_next")),
+                                    SlotSet("faults_unfixed", left("faults_unfixed")),
+                                    SlotSet("faults_repeat", left("faults_repeat"))]) if fine else []
+    return dropped + await selfhelp_feedback(dispatcher, tracker, domain, worked=worked)
