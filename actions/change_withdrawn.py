@@ -13,8 +13,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import channel_of, db, labels, repository, says_any
-from actions.identity import customer_words
+from actions.backend import channel_of, db, labels, latest_text, repository, says_any
+from actions.identity import without_secrets
 from actions.visits import OPEN
 from bot.ticket_notes import history_note
 
@@ -34,7 +34,8 @@ async def change_taken_back(tracker: Tracker) -> dict | None:
 
 
 async def note_taken_back(dispatcher: CollectingDispatcher, tracker: Tracker, ticket: dict) -> list[dict[str, Any]]:
+    said = without_secrets(latest_text(tracker))[:500]  # these words, whatever the NLU read them as
     await db(repository().note_ticket, ticket["ticket_id"],
-             history_note("change_withdraw", channel=channel_of(tracker), said=customer_words(tracker)[:500]))
+             history_note("change_withdraw", channel=channel_of(tracker), said=said))
     dispatcher.utter_message(response="utter_service_change_withdraw_noted", ticket_id=ticket["ticket_id"])
     return [SlotSet("awaiting", None), SlotSet("pending_request", None)]

@@ -165,22 +165,29 @@ def without_secrets(text: str) -> str:
     return blank_secrets(text, proof_secrets(text))
 
 
+# What the number asked for is for (actions/number_asked_why.py): the question they answer is no request.
+NUMBER_EXPLAINED = frozenset({"utter_why_number", "utter_why_number_proof", "utter_why_contact_number"})
+
+
 def request_event(tracker: Tracker) -> dict:
     """The customer's message that made the request: the latest, skipping those that only gave an id or a code,
     or said, in answer to the code asked for, that it did not come (``code_not_received``: no request of theirs,
     whatever the NLU read it as). Said at any other time ("我要投诉 APP一直收不到验证码") it is the request: found in
-    review, such a complaint was filed with an earlier, unrelated message."""
-    asked, latest = None, {}
+    review, such a complaint was filed with an earlier, unrelated message. A question answered with what the number
+    is for ("为什么要给你手机号") is none either: found in a live trial, it was written into the complaint filed."""
+    asked, latest, before = None, {}, {}
     for event in tracker.events:
         if event.get("event") == "bot":
             asked = (event.get("metadata") or {}).get("utter_action")
+            if asked in NUMBER_EXPLAINED:  # "为什么要给你手机号" answered: a question about the request, not one
+                latest = before
         elif event.get("event") == "user":
             if (event.get("parse_data") or {}).get("intent", {}).get("name") == "inform":
                 continue
             if asked in (*PROOF_REQUESTS, CODE_NOT_RECEIVED) and names_any(
                     event.get("text") or "", labels().get("code_not_received_words")):
                 continue
-            latest = event
+            before, latest = latest, event
     return latest
 
 

@@ -366,4 +366,4 @@ async def test_a_plan_change_taken_back_in_the_chat_that_filed_it_is_noted_not_f
     assert taken_back.responses == ["utter_service_change_withdraw_noted"]
     assert [t["ticket_id"] for t in service_changes(4)] == [ticket_id], "no second change"
     lines = [history_line(row["note"]) for row in repository().ticket_history(ticket_id)]
-    assert any(line.startswith("客户要求撤回这次业务办理") for line in lines), lines
+    assert any(line.startswith("客户要求撤回这次业务办理") and said in line for line in lines), lines
