@@ -21,7 +21,7 @@ from actions.handoff import asks_about_the_queue, offer_human, tell_not_waiting
 from actions.identity import (ask_proof_again, code_not_received, details_question, leave_the_message,
                               message_being_left, number_still_needed, proof_awaited, still_getting_the_proof,
                               tell_about_the_code, the_message_if_asked)
-from actions.named_request import request_named
+from actions.named_request import number_beside_no_request, request_named
 from actions.number_asked_why import asks_why_the_number, declines_the_number, tell_why_the_number
 from actions.new_install import ACTION as NEW_INSTALL_ACTION, asks_new_install
 from actions.misunderstanding import (
@@ -321,6 +321,8 @@ class ActionFallback(Action):
         named = request_named(tracker)
         if named:  # "查流量 138…": the request its words name beside the number, for it (none while one is pending)
             return await continue_with(named, dispatcher, tracker, domain)
+        if number_beside_no_request(tracker):  # "我不是要投诉 手机号是138…": the number, noted as any number is
+            return await continue_with("action_identify_customer", dispatcher, tracker, domain)
         if still_getting_the_proof(tracker):  # "等下", "稍等我看看短信" while the code is asked for: the code, still
             return await ask_proof_again(dispatcher, tracker, domain)
         in_a_row = misunderstood_in_a_row(tracker)

@@ -58,6 +58,12 @@ def asks_whether_queued(tracker: Tracker) -> bool:
     return asks_about_the_queue(tracker) and any(text.endswith(end) for end in ends)
 
 
+def leaves_a_queue(tracker: Tracker) -> bool:
+    """Whether the latest message asks to leave the queue (the waiting room's ``leave_words``: 取消排队, 不等了), said
+    to the assistant: whoever it answers is not queued."""
+    return says_any(tracker, list(load_waiting_room().leave_words))
+
+
 def tell_not_waiting(dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
     """A customer the assistant answers asks about their place in line: whoever it answers is not queued
     (queueing pauses it), so they hear so, with a person offered (utter_not_waiting's button)."""

@@ -51,3 +51,11 @@ def request_named(tracker: Tracker) -> str | None:
             named.add(request)
             said = said.replace(word, " ")
     return REQUEST_STARTS[named.pop()] if len(named) == 1 else None
+
+
+def number_beside_no_request(tracker: Tracker) -> bool:
+    """Whether the latest message gives a number with words that name no request, while none waits: the number,
+    noted as a number typed alone is. Found in the verification trial: "我不是要投诉 手机号是138…", read as nothing
+    in particular, got "抱歉，我没太明白" and the number was lost."""
+    return (not tracker.get_slot("pending_request") and request_named(tracker) is None
+            and bool(latest_entity(tracker, "phone_number") or latest_entity(tracker, "account_number")))

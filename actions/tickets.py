@@ -12,7 +12,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
 from actions.acknowledge import AcknowledgeFirst, acknowledged_already
-from actions.handoff import asks_whether_queued, tell_not_waiting
+from actions.handoff import asks_whether_queued, leaves_a_queue, tell_not_waiting
 from actions.accounts import money
 from actions.chain import apply_slots, continue_with
 from actions.change_withdrawn import change_taken_back, note_taken_back
@@ -236,6 +236,8 @@ class ActionManageService(AcknowledgeFirst, IdentifiedAction):
         withdrawn = await change_taken_back(tracker)
         if withdrawn is not None:  # "刚才那个换套餐的单子帮我撤销": taken back, not a second change
             return await note_taken_back(dispatcher, tracker, withdrawn)
+        if leaves_a_queue(tracker):  # "取消排队" with no queue to leave filed a cancellation (the verification trial)
+            return tell_not_waiting(dispatcher)
         change = await change_asked(tracker)
         if change == NEW_INSTALL:  # no account to prove yet: ActionNewInstall
             return await ActionNewInstall().run(dispatcher, tracker, domain)
@@ -416,8 +418,9 @@ def withdrawn(tracker: Tracker) -> bool:
 
 def asks_for_no_complaint(tracker: Tracker) -> bool:
     """Whether a message read as a complaint says it is none ("我不是要投诉 138…", ``complaint_denied_words``) and
-    complains of nothing all the same: no 投诉 outside those words, no word of ``complaint_words`` (退款) or of
-    ``complaint_despite_words`` ("我本来没想投诉的，可你们三天都没来修": found in review, it was dropped)."""
+    complains of nothing all the same: no 投诉 outside those words, no word of ``complaint_words`` (退款) and none of
+    ``complaint_despite_words`` anywhere ("我本来没想投诉的，可你们三天都没来修": found in review, it was dropped;
+    "我不是投诉过了吗" chases one)."""
     words = labels()
     text = latest_text(tracker)
     denied = [word for word in words.get("complaint_denied_words") or () if word and word in text]
@@ -425,7 +428,7 @@ def asks_for_no_complaint(tracker: Tracker) -> bool:
         return False
     rest = without(text, denied)
     return ("投诉" not in rest and not names_any(rest, words.get("complaint_words"))
-            and not names_any(rest, words.get("complaint_despite_words")))
+            and not names_any(text, words.get("complaint_despite_words")))
 
 
 # Replies that took the customer's words as their complaint before it could be filed (actions/acknowledge.py).

@@ -1,10 +1,12 @@
 """Misunderstandings count whatever the NLU said: fallbacks, fallback-like replies, repeated unsure guesses."""
 from __future__ import annotations
 
+import pytest
 import yaml
 
+from actions.backend import repository
 from tests.action_tests.test_account_actions import proven
-from tests.action_tests.trackers import Chat, load_tracker
+from tests.action_tests.trackers import Chat, entity, load_tracker
 from tests.conftest import PROJECT_ROOT
 
 
@@ -199,3 +201,14 @@ async def test_no_to_anything_else_after_a_fix_says_goodbye_not_the_question_aga
     said(plain, "宽带坏了", "fault_broadband", answered_with="action_triage_fault")
     now_says(plain, "不用了", "deny", 0.95)
     assert (await run_action("action_handle_deny", plain)).responses == ["utter_anything_else"]
+
+
+@pytest.mark.parametrize("text", ["取消排队", "不排了"])
+async def test_leaving_a_queue_with_none_to_leave_files_no_cancellation(run_action, text):
+    """Found in the verification trial: "取消排队" typed when not queued, read as a service to cancel, filed
+    "退订/取消" with the customer's words once they proved who they were. Whoever the assistant answers is not queued."""
+    turn = await run_action("action_manage_service", load_tracker(
+        "query_bill", text=text, intent="manage_service", entities=[entity("service_action", "cancel")],
+        **proven(2)))
+    assert turn.responses == ["utter_not_waiting"]
+    assert not [t for t in repository().tickets_for(2) if t["kind"] == "service_change"]

@@ -177,3 +177,29 @@ async def test_a_message_left_before_asked_after_is_its_progress_not_a_second_on
     turn = await chat.says(text, "leave_message", "action_leave_message", entities=entities)
     assert not chat.tracker.get_slot("last_ticket_id"), turn.responses
     assert "utter_ack_ticket" in turn.responses, turn.responses
+
+
+@pytest.mark.parametrize("text, number", [
+    ("我不是来投诉的，我手机号13800000002", "13800000002"), ("不是投诉 我的号码13800000004", "13800000004"),
+    ("我不投诉 13800000001 我想问问宽带", "13800000001"),
+])
+async def test_other_ways_of_saying_it_is_no_complaint_file_none(run_action, with_redis, text, number):
+    """Found in the verification trial: each filed a complaint ("您的投诉已登记")."""
+    chat = Chat(run_action)
+    turn = await chat.says(text, "complaint", "action_complaint", entities=[entity("phone_number", number)])
+    assert turn.responses == ["utter_identity_noted"] and not chat.tracker.get_slot("last_ticket_id")
+
+
+async def test_a_complaint_chased_with_not_a_complaint_words_is_still_one(run_action, with_redis):
+    """"我不是投诉过了吗" says a complaint was made: it is one (a chase), not a denial."""
+    chat = Chat(run_action)
+    turn = await chat.says("我不是投诉过了吗 怎么还没处理", "complaint", "action_complaint")
+    assert "utter_ack_complaint" in turn.responses, turn.responses
+
+
+async def test_a_number_beside_words_naming_no_request_is_noted_whatever_the_nlu_read(run_action, with_redis):
+    """Found in the verification trial: "我不是要投诉 手机号是13800000004", read as nothing in particular, got
+    "抱歉，我没太明白" and the number was lost."""
+    turn = await Chat(run_action).says("我不是要投诉 手机号是13800000004", "nlu_fallback", "action_fallback",
+                                       confidence=0.45, entities=[entity("phone_number", "13800000004")])
+    assert turn.responses == ["utter_identity_noted"]
