@@ -140,3 +140,16 @@ async def test_asking_why_no_person_yet_stays_in_the_queue(room, queue, clock):
     for text in ("怎么还不转人工", "为什么不找人工"):
         assert "utter_queue_cancelled" not in await say(room, clock, "w-why", text, "request_human"), text
         assert (await queue.position("w-why")).position == 1, text
+
+
+async def test_a_message_asked_for_in_words_is_a_message_not_a_callback(room, queue, clock):
+    """Found in the verification trial: "我想留言" (read as leave_message) booked a callback with no message; the
+    message typed next got a self-help guide. Asked for in words, it is the message, as its button is."""
+    await wait_in_line(queue, "w-words")
+    await room.visit("w-words")
+    assert await say(room, clock, "w-words", "我想留言", "leave_message") == ["utter_queue_ask_number"]
+    assert await say(room, clock, "w-words", "13912345678") == ["utter_queue_message_prompt"]
+    await wait_in_line(queue, "w-call")
+    await room.visit("w-call")
+    assert await say(room, clock, "w-call", "给我回个电话", "leave_message") == ["utter_queue_ask_number"]
+    assert await say(room, clock, "w-call", "13912345678") == ["utter_queue_callback_booked"]
