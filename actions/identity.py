@@ -462,7 +462,8 @@ async def ask_proof_again(dispatcher: CollectingDispatcher, tracker: Tracker, do
     asked (``request_proof``): its prompt is the one the call collects keys after."""
     if code_not_received(tracker):  # "我没收到验证码": how to go on without it, not that it still counts
         return tell_about_the_code(dispatcher, tracker)
-    if channel_of(tracker) != PHONE_CHANNEL and last_proof_prompt(tracker) in CODE_REQUESTS:
+    if (channel_of(tracker) != PHONE_CHANNEL and last_proof_prompt(tracker) in CODE_REQUESTS
+            and await code_ledger().pending_for(tracker.sender_id) is not None):  # expired: a new one is sent
         dispatcher.utter_message(response="utter_proof_still_valid")
         return []
     return await continue_with(tracker.get_slot("pending_request"), dispatcher, tracker, domain)

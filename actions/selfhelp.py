@@ -457,8 +457,11 @@ async def selfhelp_feedback(
 
 def says_fixed(text: str) -> bool:
     """Whether ``text`` says a fault works again (``selfhelp_fixed_words``), by a word not right after a denial
-    ("电视没好了", "不能用了": bot/denial.py)."""
-    return any(word and said_not_denied(text, word) for word in labels().get("selfhelp_fixed_words") or ())
+    ("电视没好了", "不能用了": bot/denial.py), and nothing says it still fails or that only a step was done
+    (``fault_still_failing_words``: "电视重启好了 还是没信号")."""
+    words = labels()
+    return (any(word and said_not_denied(text, word) for word in words.get("selfhelp_fixed_words") or ())
+            and not names_any(text, words.get("fault_still_failing_words")))
 
 
 def fixed_said_by_name(tracker: Tracker) -> tuple[bool, list[str]] | None:

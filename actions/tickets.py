@@ -40,6 +40,7 @@ from bot.handoff.masking import AWAITING_PROOF, mask_phone
 from bot.handoff.rules import load_rules
 from bot.handoff.tickets import callback_number
 from bot.handoff.waiting_tickets import promised_time
+from bot.denial import said_not_denied
 from bot.ivr.matching import without
 from bot.labels import ticket_summary
 from bot.repair_faults import fault_names, selfhelp_by_fault
@@ -416,6 +417,16 @@ def withdrawn(tracker: Tracker) -> bool:
     return waiting and says_any(tracker, labels().get("complaint_withdrawn_words"))
 
 
+def takes_the_complaint_back(tracker: Tracker) -> bool:
+    """Whether the latest message takes the complaint back ("把那个投诉撤了吧"), not asking whether it was
+    ("我的投诉取消了吗？") nor denying it ("我不是要撤销投诉，是要补充一下"): found in review, both were noted as
+    withdrawals for staff to close."""
+    text = latest_text(tracker)
+    asked = any(end in text for end in ("吗", "么", "?", "？", "了没"))
+    return not asked and any(word and said_not_denied(text, word)
+                             for word in labels().get("complaint_withdrawn_words") or ())
+
+
 def asks_for_no_complaint(tracker: Tracker) -> bool:
     """Whether a message read as a complaint says it is none ("我不是要投诉 138…", ``complaint_denied_words``) and
     complains of nothing all the same: no 投诉 outside those words, no word of ``complaint_words`` (退款) and none of
@@ -503,7 +514,7 @@ class ActionComplaint(AcknowledgeFirst, KeptWhenDown, IdentifiedAction):
         # ticket. This conversation's own complaint tells whoever is typing nothing new, proven or not.
         own = newest(await db(repository().tickets_for, None, open_only=True, conversation_id=tracker.sender_id),
                      "complaint")
-        if own is not None and says_any(tracker, labels().get("complaint_withdrawn_words")):
+        if own is not None and takes_the_complaint_back(tracker):
             # "把那个投诉撤了吧": taken back, noted for staff to close (found in a live trial: noted as more of it)
             await db(repository().note_ticket, own["ticket_id"],
                      history_note("complaint_withdraw", channel=channel_of(tracker), said=text[:500]))

@@ -273,3 +273,12 @@ async def test_a_complaint_taken_back_in_the_conversation_that_filed_it_is_noted
     assert taken_back.message("utter_complaint_withdraw_noted")["ticket_id"] == ticket_id
     lines = [history_line(row["note"]) for row in repository().ticket_history(ticket_id)]
     assert any(line.startswith("客户要求撤回投诉") for line in lines), lines
+
+
+@pytest.mark.parametrize("said", ["我的投诉取消了吗？怎么一直没人联系我", "我不是要撤销投诉，是要补充一下"])
+async def test_asking_about_the_complaint_or_denying_a_withdrawal_is_no_withdrawal(run_action, said):
+    """Found in review: both were noted on the complaint as a withdrawal for staff to close."""
+    chat = Chat(run_action)
+    await complaint_filed_on_a_number(chat)
+    turn = await chat.says(said, "complaint", "action_complaint")
+    assert "utter_complaint_withdraw_noted" not in turn.responses, turn.responses

@@ -367,3 +367,19 @@ async def test_a_plan_change_taken_back_in_the_chat_that_filed_it_is_noted_not_f
     assert [t["ticket_id"] for t in service_changes(4)] == [ticket_id], "no second change"
     lines = [history_line(row["note"]) for row in repository().ticket_history(ticket_id)]
     assert any(line.startswith("客户要求撤回这次业务办理") and said in line for line in lines), lines
+
+
+async def test_withdrawal_words_about_a_visit_or_said_later_take_back_no_plan_change(run_action):
+    """Found in review: "撤销明天的上门", said once the plan change was filed, took the change back (and left the visit)."""
+    chat = Chat(run_action, **proven(4))
+    shown = await chat.says("我想换个便宜点的套餐", "manage_service", "action_manage_service", entities=CHANGE_PLAN)
+    choice = picked(shown.message("utter_cheaper_plans"), "300M宽带")
+    await chat.says("/manage_service" + json.dumps(choice), "manage_service", "action_manage_service",
+                    entities=[entity(k, v) for k, v in choice.items()])
+    turn = await chat.says("撤销明天的上门", "manage_service", "action_manage_service",
+                           entities=[entity("service_action", "cancel")])
+    assert "utter_service_change_withdraw_noted" not in turn.responses, turn.responses
+    later = await chat.says("查下话费", "query_bill", "action_query_bill")
+    assert "utter_service_change_withdraw_noted" not in later.responses
+    turn = await chat.says("撤销", "nlu_fallback", "action_fallback", confidence=0.45)
+    assert "utter_service_change_withdraw_noted" not in turn.responses, "said later, not right after the change"

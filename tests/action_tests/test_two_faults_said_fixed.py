@@ -128,3 +128,15 @@ async def test_the_first_fault_said_fixed_later_is_not_on_the_second_ones_repair
     summary = repair_summary(filed)
     assert "宽带故障" in summary and "电视故障" not in summary, summary
 
+
+
+@pytest.mark.parametrize("said", ["电视重启好了 还是没信号 宽带也不行", "电视机顶盒重启好了，宽带还是上不去",
+                                  "按你说的弄好了，电视还是没信号", "电视好了一会儿又没信号了，宽带还是不行"])
+async def test_a_step_done_or_a_fault_still_failing_is_no_fault_fixed(run_action, said):
+    """Found in review: 重启好了 (the restart done) or 好了 said of a fault that still fails counted as the TV fixed,
+    and the customer was moved on to the broadband with the TV dropped from the repair."""
+    chat = Chat(run_action, **VERIFIED)
+    await tv_guide_sent(chat)
+    turn = await chat.says(said, "deny", "action_handle_deny")
+    assert "utter_next_fault_fixed" not in turn.responses, turn.responses
+    assert chat.tracker.get_slot("faults_next") == ["fault_broadband"]

@@ -650,3 +650,17 @@ async def test_words_not_understood_while_the_code_is_asked_ask_the_code_again_o
     await chat.says("13800000002", "inform", "action_identify_customer", entities=[entity("phone_number", "13800000002")])
     other = await chat.says("你们这个系统真难用", "nlu_fallback", "action_fallback", confidence=0.45)
     assert "utter_verification_code_sent" not in other.responses and other.responses
+
+
+async def test_told_to_wait_once_the_code_expired_a_new_one_is_sent(run_action, with_redis):
+    """Found in review: "等下" after the code's check had closed (expired) heard the code still counted; typed, it was
+    then refused as expired and the bill dropped. With no check open, the code is sent again as before."""
+    from actions.identity import code_ledger
+
+    chat = Chat(run_action)
+    await chat.says("帮我查一下我的账单", "query_bill", "action_query_bill")
+    await chat.says("13800000002", "inform", "action_identify_customer", entities=[entity("phone_number", "13800000002")])
+    await code_ledger().close(chat.tracker.sender_id)  # as its time-to-live would
+    held = await chat.says("等下", "nlu_fallback", "action_fallback", confidence=0.45)
+    assert "utter_proof_still_valid" not in held.responses
+    assert held.responses == ["utter_verification_code_sent"]
