@@ -32,7 +32,7 @@ from actions.service_questions import OFFER, SERVICE_OFFER
 from actions.ticket_records import note_said_more
 from actions.tickets import hurry_ticket
 from actions.visits import (ASK_TIME_AGAIN, CONFIRM_CHANGE, CONFIRM_NEW, VISIT_AGAIN, VISIT_TIME,
-                            asked_for_the_time_again, asks_to_cancel, visit_just_told)
+                            asked_for_the_time_again, calls_the_visit_off)
 from bot.db.repository import DatabaseError
 from bot.labels import asks_for_a_person
 from bot.handoff.masking import AWAITING_PROOF
@@ -306,7 +306,7 @@ class ActionFallback(Action):
             return await continue_with(NEW_INSTALL_ACTION, dispatcher, tracker, domain)
         if asked_for_the_time_again(tracker):  # "周日上午", said again after a no, read as nothing in particular
             return await continue_with("action_book_visit", dispatcher, tracker, domain)
-        if visit_just_told(tracker) and asks_to_cancel(latest_text(tracker), tracker):  # "算了 不用来了" to the time told
+        if calls_the_visit_off(tracker):  # "算了 不用来了 网好了" to the time just told
             return await continue_with("action_book_visit", dispatcher, tracker, domain)
         if await note_said_more(dispatcher, tracker):
             return [SlotSet("awaiting", None)]

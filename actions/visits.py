@@ -141,6 +141,14 @@ def visit_just_told(tracker: Tracker) -> bool:
     return last_said(tracker) in VISIT_TOLD
 
 
+def calls_the_visit_off(tracker: Tracker) -> bool:
+    """Whether words the NLU could not place, said right after the visit's time was told, call it off: a word of
+    ``visit_not_coming_words`` ("算了 不用来了 网好了"), not any cancel word ("纸质发票不要了")."""
+    text = latest_text(tracker)
+    return (visit_just_told(tracker) and names_any(text, labels().get("visit_not_coming_words"))
+            and asks_to_cancel(text, tracker))
+
+
 def read_as_visit(tracker: Tracker) -> bool:
     """Whether the NLU read the request as about a visit, or as nothing in particular right after a visit's time was
     told ("算了 不用来了 网好了"): then 取消 alone can only mean the visit. Read as a service change, it is that."""

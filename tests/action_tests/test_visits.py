@@ -692,3 +692,15 @@ async def test_calling_off_the_visit_just_moved_in_words_the_nlu_did_not_place_c
 
     assert turn.responses == ["utter_visit_cancel_noted"]
     assert repository().get_ticket(visit["ticket_id"])["details"]["visit_cancel_requested"] == "算了 不用来了 网好了"
+
+
+@pytest.mark.parametrize("said", ["那个投诉帮我取消吧", "纸质发票不要了", "好的 其他的不需要了 谢谢"])
+async def test_other_things_cancelled_right_after_the_visit_time_leave_the_visit(run_action, said):
+    """Found in review: bare cancel words said right after the visit's time, read as nothing in particular, called
+    the visit off."""
+    chat = Chat(run_action, **VERIFIED)
+    await chat.says("帮我约个师傅上门看看", "book_visit", "action_book_visit")
+    [visit] = visits()
+    turn = await chat.says(said, "nlu_fallback", "action_fallback", confidence=0.45)
+    assert "utter_visit_cancel_noted" not in turn.responses
+    assert not repository().get_ticket(visit["ticket_id"])["details"].get("visit_cancel_requested")
