@@ -7,6 +7,9 @@ the waiting room's ``back_to_waiting_words`` (content/waiting_room.yml).
 """
 from __future__ import annotations
 
+import re
+
+from bot.denial import said_not_denied
 from bot.labels import labels, names_any, parts_named
 
 
@@ -16,10 +19,20 @@ def asks_why(text: str) -> bool:
     return bool(parts) and parts_named(text.casefold(), parts) == set(parts)
 
 
-def declines(text: str, back_to_waiting_words: tuple[str, ...]) -> bool:
-    """The number declined, or the customer back to waiting instead: the step ends, nothing is booked."""
+# Longest message (letters and digits, punctuation aside) read as going back to waiting while a message may come: a
+# longer one is the message ("宽带断了三天了，不要回电话，发短信就行", found in review: it ended the step and was dropped).
+SHORT_REPLY = 8
+
+
+def declines(text: str, back_to_waiting_words: tuple[str, ...], message_may_come: bool = False) -> bool:
+    """The number declined, or the customer back to waiting instead: the step ends, nothing is booked. A back-to-waiting
+    word right after a denial does not count ("不想继续等了 你们直接给我回电话吧": found in review, it was declined), nor,
+    where a message may come, one inside a message longer than a short reply."""
     said = text.casefold()
     words = labels()
-    return any(names_any(said, [word.casefold() for word in group or ()])
-               for group in (words.get("number_declined_words"), words.get("message_withdrawn_words"),
-                             back_to_waiting_words))
+    if names_any(said, [word.casefold() for group in (words.get("number_declined_words"),
+                                                      words.get("message_withdrawn_words")) for word in group or ()]):
+        return True
+    if message_may_come and len(re.sub(r"\W", "", said)) > SHORT_REPLY:
+        return False
+    return any(word and said_not_denied(said, word.casefold()) for word in back_to_waiting_words)

@@ -419,7 +419,8 @@ class WaitingRoom:
             return "cancel"
         if typed(settings.confirm_leave_words, False) or typed(settings.confirm_leave_within, not asked):
             return "confirm_cancel"
-        if typed(settings.place_words, not message_asked):
+        number_typed = settings.phone_pattern.match("".join(ch for ch in text if ch.isdigit())) is not None
+        if typed(settings.place_words, not message_asked) and not number_typed:  # "还要等多久啊 我的号码139…": the number
             return "status"
         return None
 
@@ -533,7 +534,8 @@ class WaitingRoom:
             await self.conversations.utter(conversation_id, "utter_queue_number_why")
             return True
         refused = self.settings.number_refused_words if then == "callback" else ()  # a message may say 不想给
-        if not given and declines(text, self.settings.back_to_waiting_words + refused):
+        back = self.settings.back_to_waiting_words + refused
+        if not given and declines(text, back, message_may_come=then == "message"):
             dropped = await self.end_number_step(conversation_id)
             await self.conversations.utter(conversation_id, "utter_queue_number_declined")
             if dropped:

@@ -102,3 +102,21 @@ async def test_a_message_saying_it_does_not_want_to_pay_is_the_message_not_a_dec
     (found in review: "乱扣的钱我一分都不想给" ended the step and was dropped)."""
     await asked_for_a_number(room, queue, clock, "pay", "message")
     assert await say(room, clock, "pay", "乱扣的钱我一分都不想给") == ["utter_queue_message_kept_ask_number"]
+
+
+async def test_a_callback_asked_for_with_a_denied_wait_word_is_no_decline(room, queue, clock, kefu_env):
+    """Found in review: "不想继续等了 你们直接给我回电话吧" matched 继续等 and was told no callback would be booked."""
+    await asked_for_a_number(room, queue, clock, "want-call", "callback")
+    assert "utter_queue_number_declined" not in await say(room, clock, "want-call", "不想继续等了 你们直接给我回电话吧")
+
+
+async def test_a_number_typed_with_a_place_question_books_the_callback(room, queue, clock, kefu_env):
+    """Found in review: "还要等多久啊 我的号码13912345678" was answered the place and the number thrown away."""
+    await asked_for_a_number(room, queue, clock, "how-long", "callback")
+    assert await say(room, clock, "how-long", "还要等多久啊 我的号码13912345678") == ["utter_queue_callback_booked"]
+
+
+async def test_a_message_saying_no_calls_is_the_message(room, queue, clock, kefu_env):
+    """Found in review: "宽带断了三天了，不要回电话，发短信就行" matched 不要回电 and was dropped."""
+    await asked_for_a_number(room, queue, clock, "sms-only", "message")
+    assert await say(room, clock, "sms-only", "宽带断了三天了，不要回电话，发短信就行") == ["utter_queue_message_kept_ask_number"]
