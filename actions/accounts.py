@@ -251,13 +251,15 @@ class ActionQueryPlan(IdentifiedAction):
                        if verified and customer is not None and customer.plan_code else None)
         except DatabaseError:
             return db_error(dispatcher)
-        if current and asks_own_plan(request_text(tracker)):
-            # "我现在用的是什么套餐": their plan, not every plan on sale before it (found in a live trial)
+        said = request_text(tracker)
+        own_first = current is not None and asks_own_plan(said)
+        if own_first:  # "我现在用的是什么套餐": their plan first, not every plan on sale before it (found in a live trial)
             dispatcher.utter_message(
                 response="utter_current_plan", plan_name=current["name"], monthly_fee=money(current["monthly_fee_cents"])
             )
-            await record(tracker, "answer_given", topic="plan")
-            return []
+            if not names_any(said, labels().get("plan_others_words")):  # ... and only it, unless others are asked
+                await record(tracker, "answer_given", topic="plan")
+                return []
         template = labels()["plan_line"]
         lines = "\n".join(
             template.format(name=p["name"], monthly_fee=money(p["monthly_fee_cents"]), description=p["description"])
@@ -265,7 +267,7 @@ class ActionQueryPlan(IdentifiedAction):
                                        earlier=earlier_request_text(tracker))
         )
         dispatcher.utter_message(response="utter_plan_list", plan_lines=lines)
-        if current:
+        if current and not own_first:
             dispatcher.utter_message(
                 response="utter_current_plan", plan_name=current["name"], monthly_fee=money(current["monthly_fee_cents"])
             )

@@ -98,7 +98,7 @@ NAME_SECTIONS = ("ticket_status", "ticket_kind", "service_action", "bill_status"
 # 师傅") became a list of its characters, and a message with any of them (门, 师) matched.
 WORD_LISTS = ("selfhelp_not_fixed_words", "selfhelp_fixed_words", "nothing_more_words", "never_mind_words", "goodbye_words", "visit_question", "visit_progress_question", "visit_change_words",
               "visit_named", "visit_cancel_words", "visit_kept_words", "not_visit_words", "hurry_words", "complaint_words", "complaint_withdrawn_words", "complaint_denied_words", "complaint_despite_words", "message_request_words", "message_request_fillers", "message_withdrawn_words", "message_left_before_words", "change_withdrawn_words",
-              "fault_still_failing_words", "visit_not_coming_words", "code_not_received_words", "how_words", "plan_end_words", "account_number_words",
+              "fault_still_failing_words", "visit_not_coming_words", "plan_others_words", "code_not_received_words", "how_words", "plan_end_words", "account_number_words",
               "account_password_words", "account_money_words", "login_name_words", "question_filler_words",
               "person_declined_words", "person_asked_words", "cheaper_plan_words", "plan_change_words",
               "plan_rules_words", "plan_pick_fillers", "bill_whole_words", "plan_pick_generic_words", "proof_wait_words",

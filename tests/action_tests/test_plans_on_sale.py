@@ -50,3 +50,10 @@ async def test_asked_for_their_own_plan_a_customer_is_asked_who_they_are_first(r
 
     anyone = await run_action("action_query_plan", load_tracker("query_bill", text="你们有什么宽带套餐", intent="query_plan"))
     assert anyone.responses == ["utter_plan_list"], "the plans on sale are for anyone"
+
+
+async def test_their_own_plan_asked_beside_others_is_told_first_then_the_others(run_action):
+    """Found in review: "我的套餐太贵了，你们还有哪些宽带套餐" got the customer's plan only, no plan on sale."""
+    holder = await run_action("action_query_plan", load_tracker(
+        "query_bill", text="我的套餐太贵了，你们还有哪些宽带套餐", intent="query_plan", **proven(2)))
+    assert holder.responses == ["utter_current_plan", "utter_plan_list"]
