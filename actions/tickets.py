@@ -559,6 +559,16 @@ def related_to(open_ticket: dict | None) -> dict:
     return {"related_ticket_id": open_ticket["ticket_id"]} if open_ticket is not None else {}
 
 
+def asks_after_a_message_left(tracker: Tracker) -> bool:
+    """Whether a message request says a message was left before (``message_left_before_words``) and asks for no new
+    one: with those words taken out, no ``message_request_words`` are left ("帮我留个言：上次留言说的地址写错了" is a
+    new message, found in review)."""
+    words = labels()
+    text = latest_text(tracker)
+    left = [word for word in words.get("message_left_before_words") or () if word and word in text]
+    return bool(left) and not names_any(without(text, left), words.get("message_request_words"))
+
+
 class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, IdentifiedAction):
     """A callback request or a message left: a ticket that a person works, to the customer's phone (kept and
     filed later when the database is down). A message asked for without saying it is asked for first
@@ -586,7 +596,7 @@ class ActionLeaveMessage(AcknowledgeFirst, KeptWhenDown, FiledToCallBack, Identi
         return known if known.customer is not None else await establish(tracker, number_given_for_it(tracker))
 
     async def run(self, dispatcher, tracker, domain):
-        if not message_awaited(tracker) and says_any(tracker, labels().get("message_left_before_words")):
+        if not message_awaited(tracker) and asks_after_a_message_left(tracker):
             # "我上次留言了还没人回 138…": the message left before, asked after (its progress), not a second one
             return await continue_with("action_query_ticket", dispatcher, tracker, domain)
         not_the_message = no_message_given(dispatcher, tracker)  # "算了 不留言了", "好的"

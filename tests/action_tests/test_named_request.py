@@ -203,3 +203,10 @@ async def test_a_number_beside_words_naming_no_request_is_noted_whatever_the_nlu
     turn = await Chat(run_action).says("我不是要投诉 手机号是13800000004", "nlu_fallback", "action_fallback",
                                        confidence=0.45, entities=[entity("phone_number", "13800000004")])
     assert turn.responses == ["utter_identity_noted"]
+
+
+async def test_a_new_message_that_mentions_one_left_before_is_taken(run_action, with_redis):
+    """Found in review: "帮我留个言：上次留言说的地址写错了…" was answered with the tickets' progress, the message lost."""
+    chat = Chat(run_action)
+    turn = await chat.says("帮我留个言：上次留言说的地址写错了，应该是幸福路3号", "leave_message", "action_leave_message")
+    assert "utter_ack_ticket" not in turn.responses, turn.responses
