@@ -44,7 +44,10 @@ JUDGED = {
                     "投诉撤回", "投诉取消")},
     # ... and "我不是要投诉" as a complaint is started (actions/tickets.py ActionComplaint): a ticket question saying so
     # would hear of complaint tickets among its own, no harm.
-    *{("ticket_question.complaint", "投诉", outer) for outer in ("不是要投诉", "不是想投诉", "没想投诉", "没要投诉")},
+    *{("ticket_question.complaint", "投诉", outer) for outer in ("不是要投诉", "不是想投诉", "没想投诉", "没要投诉", "不是来投诉",
+                                                             "不是投诉", "我不投诉", "不投诉的")},
+    # complaint_despite_words that speak of a complaint made ("我不是投诉过了吗") name complaints: meant.
+    *{("ticket_question.complaint", "投诉", outer) for outer in ("投诉过", "投诉了", "是不是投诉")},
     # A callback not returned, asked after beside a number ("没回电 138…", requests_named_with_a_number.query_ticket),
     # is the callback's ticket: meant.
     ("ticket_question.callback", "回电", "没回电"),
