@@ -371,7 +371,7 @@ async def test_two_fallbacks_in_a_row_offer_a_human(run_action):
     accept = load_tracker("query_bill", text="好的", intent="affirm", awaiting="offer_human")
     # Yes goes to the handoff (queued — with or without an agent signed in — or an apology when no
     # queue is reachable from a unit test).
-    queued = {"utter_queued", "utter_queue_nobody_available", "utter_handoff_unavailable"}
+    queued = {"utter_queued", "utter_queue_nobody_available", "utter_queue_after_hours", "utter_handoff_unavailable"}
     assert queued & set((await run_action("action_handle_affirm", accept)).responses)
 
 
