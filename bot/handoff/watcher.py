@@ -419,8 +419,7 @@ class WaitingRoom:
             return "cancel"
         if typed(settings.confirm_leave_words, False) or typed(settings.confirm_leave_within, not asked):
             return "confirm_cancel"
-        number_typed = settings.phone_pattern.match("".join(ch for ch in text if ch.isdigit())) is not None
-        if typed(settings.place_words, not message_asked) and not number_typed:  # "还要等多久啊 我的号码139…": the number
+        if typed(settings.place_words, not message_asked) and self.number_typed(text) is None:  # "还要等多久啊 我的号码139…": the number
             return "status"
         return None
 
@@ -528,8 +527,8 @@ class WaitingRoom:
         hears it and the step stays open; declined or back to waiting instead (bot.handoff.number_step), the step ends,
         nothing is booked and the place is kept: found in a live trial, both were refused as a wrong number."""
         key = keys.conversation(conversation_id)
-        number = "".join(ch for ch in text if ch.isdigit())
-        given = self.settings.phone_pattern.match(number) is not None  # "为什么要号码？13912345678" gives it
+        number = self.number_typed(text)
+        given = number is not None  # "为什么要号码？13912345678" gives it
         if not given and asks_why(text):
             await self.conversations.utter(conversation_id, "utter_queue_number_why")
             return True
@@ -556,6 +555,11 @@ class WaitingRoom:
         if then == "message" and kept:
             return await self.book(conversation_id, entry, "callback", number, kept)
         return await self.callback_or_message(conversation_id, entry, then)
+
+    def number_typed(self, text: str) -> str | None:
+        """The mobile number ``text`` gives, its digits read together ("139 1234 5678"), or None."""
+        number = "".join(ch for ch in text if ch.isdigit())
+        return number if self.settings.phone_pattern.match(number) else None
 
     async def end_number_step(self, conversation_id: str) -> bool:
         """The number no longer asked for, and a message typed before it dropped (not filed later with another step's
